@@ -1,0 +1,412 @@
+"""Training: the tutorial's ``train_lstm`` and its command line.
+
+    python -m lstm_sentiment.train --dataset data/imdb.pkl --max_epochs 20
+"""
+
+import argparse
+import contextlib
+import inspect
+import logging
+import os
+import re
+import sys
+import time
+
+import numpy
+import pytensor.tensor as tensor
+from pytensor import config
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from . import imdb
+from .checkpoint import ModelFileError, save_model
+from .lstm import (
+    build_model,
+    get_minibatches_idx,
+    init_params,
+    init_tparams,
+    load_params,
+    numpy_floatX,
+    pred_error,
+    unzip,
+    zipp,
+)
+from .optimizers import adadelta, optimizers
+
+logger = logging.getLogger("lstm_sentiment")
+
+
+class OptionError(ValueError):
+    """An argument of ``train_lstm`` (a command-line flag) with a value it cannot take."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The cost became NaN or infinite."""
+
+
+def optimizer_name(optimizer):
+    """The name of ``optimizer``, given as a name or as one of the optimizer functions."""
+    name = optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", None)
+    if name not in optimizers:
+        raise OptionError(
+            f"optimizer: unknown optimizer {optimizer!r}; choose one of {', '.join(optimizers)}"
+        )
+    return name
+
+
+def check_options(o):
+    """Raise OptionError, naming the argument and what it allows, for any bad value."""
+
+    def need(ok, name, allowed):
+        if not ok:
+            raise OptionError(f"{name}: {o[name]!r} is not allowed; it must be {allowed}")
+
+    for name in ("dim_proj", "patience", "max_epochs", "dispFreq", "batch_size", "valid_batch_size"):
+        need(isinstance(o[name], int) and o[name] > 0, name, "a positive integer")
+    for name in ("validFreq", "saveFreq"):
+        need(
+            isinstance(o[name], int) and (o[name] > 0 or o[name] == -1),
+            name,
+            "a positive integer, or -1 for once per epoch",
+        )
+    need(isinstance(o["n_words"], int) and o["n_words"] >= 2, "n_words", "an integer >= 2")
+    need(o["maxlen"] is None or (isinstance(o["maxlen"], int) and o["maxlen"] >= 0), "maxlen",
+         "a non-negative integer (0 or None: no limit)")
+    need(o["lrate"] > 0, "lrate", "a positive number")
+    need(o["decay_c"] >= 0, "decay_c", "a non-negative number")
+    need(0 < o["valid_portion"] < 1, "valid_portion", "strictly between 0 and 1")
+    need(isinstance(o["test_size"], int) and (o["test_size"] > 0 or o["test_size"] == -1),
+         "test_size", "a positive integer, or -1 for the whole test set")
+    need(o["encoder"] in ("lstm",), "encoder", "'lstm'")
+    if o["saveto"]:
+        folder = os.path.dirname(os.path.abspath(o["saveto"]))
+        need(os.path.isdir(folder), "saveto", f"in an existing folder ({folder} does not exist)")
+        need(os.access(folder, os.W_OK), "saveto", f"in a writable folder ({folder} is not)")
+    if o["reload_model"]:
+        need(os.path.isfile(o["reload_model"]), "reload_model", "the path of an existing model file")
+
+
+def dataset_path(dataset):
+    """``'imdb'`` means ``imdb.pkl`` in the data folder; anything else is a path."""
+    if dataset != "imdb":
+        return dataset
+    path = os.path.join(imdb.data_dir(), "imdb.pkl")
+    if not os.path.exists(path):
+        raise imdb.DataError(
+            f"{path}: no dataset there. Pass --dataset PATH to a tutorial-format imdb.pkl "
+            f"(or set LSTM_SENTIMENT_DATA to the folder that holds one)."
+        )
+    return path
+
+
+def train_lstm(
+    dim_proj=128,  # word embedding dimension and LSTM number of hidden units.
+    patience=10,  # number of validations to wait before early stopping if no progress
+    max_epochs=5000,  # the maximum number of epochs to run
+    dispFreq=10,  # display the training cost every N updates
+    decay_c=0.0,  # weight decay for the classifier weights U
+    lrate=0.0001,  # learning rate for sgd and rmsprop (adadelta does not use it)
+    n_words=10000,  # vocabulary size
+    optimizer=adadelta,  # sgd, adadelta or rmsprop (a function or its name)
+    encoder="lstm",  # the only encoder there is
+    saveto="lstm_model.npz",  # the best model goes here ('' or None: do not save)
+    validFreq=370,  # compute the validation error every N updates (-1: every epoch)
+    saveFreq=1110,  # save the parameters every N updates (-1: every epoch)
+    maxlen=100,  # training reviews of this length or longer are dropped (0/None: keep all)
+    batch_size=16,  # the batch size during training
+    valid_batch_size=64,  # the batch size for evaluation
+    dataset="imdb",  # 'imdb' (imdb.pkl in the data folder) or a path to such a file
+    use_dropout=True,  # dropout (p=0.5) on the pooled LSTM output
+    reload_model=None,  # path of a saved model to start from
+    test_size=-1,  # if > 0, evaluate on a random subset of this many test reviews
+    valid_portion=0.05,  # share of the training set held out for validation
+    seed=123,  # seeds numpy's global RNG (init, split, shuffling) and the dropout RNG
+    mode=None,  # PyTensor compilation mode (default: the C backend, see backend.py)
+):
+    """Train the tutorial's LSTM sentiment classifier; returns (train_err, valid_err, test_err)."""
+    model_options = dict(locals())
+    model_options["optimizer"] = optimizer_name(optimizer)
+    check_options(model_options)
+    logger.info("model options %s", model_options)
+
+    with config.change_flags(**({"mode": mode} if mode else {})):
+        return _train(model_options, optimizers[model_options["optimizer"]])
+
+
+def _train(model_options, optimizer):
+    o = model_options
+    numpy.random.seed(o["seed"])
+
+    path = dataset_path(o["dataset"])
+    logger.info("Loading data from %s", path)
+    train, valid, test = imdb.load_data(
+        path=path, n_words=o["n_words"], valid_portion=o["valid_portion"], maxlen=o["maxlen"]
+    )
+    if not train[0] or not valid[0]:
+        raise OptionError(
+            f"maxlen: {o['maxlen']} leaves {len(train[0])} training and {len(valid[0])} "
+            f"validation reviews in {path}; raise maxlen (0 keeps every review)"
+        )
+    if o["test_size"] > 0:
+        if o["test_size"] > len(test[0]):
+            raise OptionError(
+                f"test_size: {o['test_size']} is larger than the test set ({len(test[0])} reviews)"
+            )
+        # The test set is sorted by size, but we want to keep random
+        # size example.  So we must select a random selection of the
+        # examples.
+        idx = numpy.arange(len(test[0]))
+        numpy.random.shuffle(idx)
+        idx = idx[: o["test_size"]]
+        test = ([test[0][n] for n in idx], [test[1][n] for n in idx])
+
+    o["ydim"] = int(numpy.max(train[1])) + 1
+
+    logger.info("Building model")
+    start = time.time()
+    # This create the initial parameters as numpy ndarrays.
+    # Dict name (string) -> numpy ndarray
+    params = init_params(o)
+    if o["reload_model"]:
+        load_params(o["reload_model"], params)
+
+    # This create PyTensor Shared Variable from the parameters.
+    # Dict name (string) -> PyTensor Tensor Shared Variable
+    # params and tparams have different copy of the weights.
+    tparams = init_tparams(params)
+
+    # use_noise is for dropout
+    (use_noise, x, mask, y, f_pred_prob, f_pred, cost) = build_model(tparams, o)
+
+    if o["decay_c"] > 0.0:
+        decay_c = numpy_floatX(o["decay_c"])
+        weight_decay = (tparams["U"] ** 2).sum() * decay_c
+        cost += weight_decay
+
+    grads = tensor.grad(cost, wrt=list(tparams.values()))
+
+    lr = tensor.scalar(name="lr")
+    f_grad_shared, f_update = optimizer(lr, tparams, grads, x, mask, y, cost)
+    logger.info("Compiled the training functions in %.1fs", time.time() - start)
+
+    logger.info("Optimization")
+
+    kf_valid = get_minibatches_idx(len(valid[0]), o["valid_batch_size"])
+    kf_test = get_minibatches_idx(len(test[0]), o["valid_batch_size"])
+    # The training set is sorted by length: evaluating it in order pads little.
+    kf_train_sorted = get_minibatches_idx(len(train[0]), o["valid_batch_size"])
+
+    logger.info("%d train examples", len(train[0]))
+    logger.info("%d valid examples", len(valid[0]))
+    logger.info("%d test examples", len(test[0]))
+
+    def errors():
+        use_noise.set_value(0.0)
+        return (
+            pred_error(f_pred, imdb.prepare_data, train, kf_train_sorted),
+            pred_error(f_pred, imdb.prepare_data, valid, kf_valid),
+            pred_error(f_pred, imdb.prepare_data, test, kf_test),
+        )
+
+    history_errs = []
+    best_p = None
+    bad_counter = 0
+
+    validFreq = o["validFreq"]
+    saveFreq = o["saveFreq"]
+    updates_per_epoch = (len(train[0]) + o["batch_size"] - 1) // o["batch_size"]
+    if validFreq == -1:
+        validFreq = len(train[0]) // o["batch_size"]
+    if saveFreq == -1:
+        saveFreq = len(train[0]) // o["batch_size"]
+
+    uidx = 0  # the number of update done
+    eidx = 0
+    estop = False  # early stop
+    start_time = time.time()
+    show_bar = sys.stderr.isatty()
+    try:
+        with logging_redirect_tqdm(loggers=[logger]) if show_bar else contextlib.nullcontext():
+            for eidx in range(o["max_epochs"]):
+                n_samples = 0
+
+                # Get new shuffled index for the training set.
+                kf = get_minibatches_idx(len(train[0]), o["batch_size"], shuffle=True)
+                bar = tqdm(
+                    kf,
+                    desc=f"Epoch {eidx}",
+                    total=updates_per_epoch,
+                    unit="update",
+                    leave=False,
+                    disable=not show_bar,
+                )
+                for _, train_index in bar:
+                    uidx += 1
+                    use_noise.set_value(1.0)
+
+                    # Select the random examples for this minibatch
+                    y = [train[1][t] for t in train_index]
+                    x = [train[0][t] for t in train_index]
+
+                    # Get the data in numpy.ndarray format
+                    # This swap the axis!
+                    # Return something of shape (minibatch maxlen, n samples)
+                    x, mask, y = imdb.prepare_data(x, y)
+                    n_samples += x.shape[1]
+
+                    cost = f_grad_shared(x, mask, y)
+                    f_update(o["lrate"])
+
+                    if not numpy.isfinite(cost):
+                        _diverged(o, cost, eidx, uidx, best_p, history_errs)
+
+                    if numpy.mod(uidx, o["dispFreq"]) == 0:
+                        logger.info("Epoch %d Update %d Cost %.6f", eidx, uidx, cost)
+
+                    if o["saveto"] and numpy.mod(uidx, saveFreq) == 0:
+                        logger.info("Saving...")
+                        params = best_p if best_p is not None else unzip(tparams)
+                        save_model(o["saveto"], params, history_errs, o)
+                        logger.info("Done")
+
+                    if numpy.mod(uidx, validFreq) == 0:
+                        train_err, valid_err, test_err = errors()
+                        history_errs.append([valid_err, test_err])
+
+                        if best_p is None or valid_err <= numpy.array(history_errs)[:, 0].min():
+                            best_p = unzip(tparams)
+                            bad_counter = 0
+
+                        logger.info("Train %.4f Valid %.4f Test %.4f", train_err, valid_err, test_err)
+
+                        if (
+                            len(history_errs) > o["patience"]
+                            and valid_err >= numpy.array(history_errs)[: -o["patience"], 0].min()
+                        ):
+                            bad_counter += 1
+                            if bad_counter > o["patience"]:
+                                logger.info("Early Stop!")
+                                estop = True
+                                break
+
+                logger.info("Seen %d samples", n_samples)
+
+                if estop:
+                    break
+
+    except KeyboardInterrupt:
+        logger.warning("Training interrupted at update %d; keeping the best parameters", uidx)
+
+    end_time = time.time()
+    if best_p is not None:
+        zipp(best_p, tparams)
+    else:
+        best_p = unzip(tparams)
+
+    train_err, valid_err, test_err = errors()
+
+    logger.info("Train %.4f Valid %.4f Test %.4f", train_err, valid_err, test_err)
+    if o["saveto"]:
+        save_model(
+            o["saveto"],
+            best_p,
+            history_errs,
+            o,
+            train_err=train_err,
+            valid_err=valid_err,
+            test_err=test_err,
+        )
+    logger.info(
+        "The code run for %d epochs, with %f sec/epochs",
+        eidx + 1,
+        (end_time - start_time) / (1.0 * (eidx + 1)),
+    )
+    logger.info("Training took %.1fs", end_time - start_time)
+    return train_err, valid_err, test_err
+
+
+def _diverged(o, cost, eidx, uidx, best_p, history_errs):
+    """Save the best parameters so far, if any, and raise TrainingDiverged."""
+    saved = ""
+    if o["saveto"] and best_p is not None:
+        save_model(o["saveto"], best_p, history_errs, o)
+        saved = f"; the best parameters so far are saved in {o['saveto']}"
+    raise TrainingDiverged(
+        f"bad cost detected: {cost} at update {uidx} (epoch {eidx}){saved}. "
+        f"Try a smaller lrate, or another optimizer."
+    )
+
+
+def _flag_names(name):
+    """The tutorial's spelling (``--validFreq``) and its kebab-case alias (``--valid-freq``)."""
+    kebab = re.sub(r"(?<=[a-z])(?=[A-Z])", "-", name).replace("_", "-").lower()
+    return [f"--{name}"] + ([f"--{kebab}"] if kebab != name else [])
+
+
+def build_parser():
+    """The command line: one flag per argument of ``train_lstm``, with its default."""
+    parser = argparse.ArgumentParser(
+        prog="python -m lstm_sentiment.train",
+        description="Train the LSTM sentiment classifier of the Theano tutorial, on PyTensor.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    defaults = {k: p.default for k, p in inspect.signature(train_lstm).parameters.items()}
+    helps = {
+        "dim_proj": "word embedding dimension and number of LSTM hidden units",
+        "patience": "validations without progress to wait before early stopping",
+        "max_epochs": "the maximum number of epochs",
+        "dispFreq": "log the training cost every N updates",
+        "decay_c": "weight decay (L2) on the classifier weights U",
+        "lrate": "learning rate of sgd and rmsprop (adadelta does not use it)",
+        "n_words": "vocabulary size: word ids >= n_words become 1 (unknown)",
+        "encoder": "the encoder (the tutorial has only lstm)",
+        "saveto": "where to save the best model, an npz (options go to <saveto>.json); '' to not save",
+        "validFreq": "compute train/valid/test errors every N updates (-1: once per epoch)",
+        "saveFreq": "save the model every N updates (-1: once per epoch)",
+        "maxlen": "drop training reviews of this many words or more (0: keep all)",
+        "batch_size": "the training minibatch size",
+        "valid_batch_size": "the minibatch size for evaluation",
+        "dataset": "'imdb' (imdb.pkl in the data folder, $LSTM_SENTIMENT_DATA or ./data) "
+        "or the path of an imdb.pkl in the tutorial's format",
+        "reload_model": "start from the parameters of this saved model (npz)",
+        "test_size": "evaluate on a random subset of this many test reviews (-1: all)",
+        "valid_portion": "share of the training set held out for validation",
+        "seed": "random seed: the same seed gives the same numbers",
+        "mode": "PyTensor mode to compile with, e.g. NUMBA or FAST_COMPILE "
+        "(default: the C backend with BLAS)",
+    }
+    for name, default in defaults.items():
+        flags = _flag_names(name)
+        if name == "optimizer":
+            parser.add_argument(*flags, dest=name, choices=sorted(optimizers), default="adadelta",
+                                help="the optimizer")
+        elif name == "use_dropout":
+            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction,
+                                default=default, help="dropout (p=0.5) on the pooled LSTM output")
+        else:
+            kind = str if default is None or isinstance(default, str) else type(default)
+            parser.add_argument(*flags, dest=name, type=kind, default=default, help=helps[name],
+                                metavar=name.upper())
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        train_lstm(**vars(args))
+    except (OptionError, imdb.DataError, ModelFileError) as e:
+        logger.error("error: %s", e)
+        return 2
+    except TrainingDiverged as e:
+        logger.error("error: %s", e)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

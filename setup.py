@@ -1,0 +1,30 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="lstm_sentiment",
+    version="0.1.0",
+    description="LSTM networks for sentiment analysis: the Theano tutorial, reimplemented on PyTensor",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    packages=find_packages(include=["lstm_sentiment", "lstm_sentiment.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy",
+        "pytensor>=3.0,<4",
+        # PyPI's MKL gives PyTensor's C backend a BLAS without a system library.
+        "mkl; platform_system != 'Darwin' and platform_machine in 'x86_64 AMD64'",
+        "sacremoses",
+        "matplotlib",
+        "tqdm",
+    ],
+    extras_require={
+        "test": ["pytest"],
+        "bench": ["torch"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: BSD License",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,88 @@
+"""The package's PyTensor defaults: C backend, float32, a BLAS from pip; user flags win."""
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lstm_sentiment import backend
+
+PROBE = """
+import json, warnings
+warnings.simplefilter("error")  # "could not link to a BLAS" would fail here
+import lstm_sentiment, numpy, pytensor, pytensor.tensor as pt
+x, y = pt.matrix("x"), pt.matrix("y")
+f = pytensor.function([x, y], pt.dot(x, y))
+a = numpy.random.rand(64, 32).astype(pytensor.config.floatX)
+b = numpy.random.rand(32, 16).astype(pytensor.config.floatX)
+with open("/proc/self/maps") as maps:
+    loaded = maps.read()
+print(json.dumps({
+    "floatX": pytensor.config.floatX,
+    "linker": pytensor.config.linker,
+    "mode": str(pytensor.config.mode),
+    "ldflags": pytensor.config.blas__ldflags,
+    "ops": [type(n.op).__name__ for n in f.maker.fgraph.toposort()],
+    "correct": bool(numpy.allclose(f(a, b), a @ b, rtol=1e-4)),
+    "mkl_loaded": "libmkl_rt" in loaded,
+}))
+"""
+
+
+def probe(tmp_path, **env):
+    """Import the package in a fresh process and report PyTensor's settings."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYTENSOR")}
+    clean["PYTENSORRC"] = str(tmp_path / "no-such-pytensorrc")
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env={**clean, **env}, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def has_mkl_wheel():
+    try:
+        importlib.metadata.distribution("mkl")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def test_defaults_are_the_c_backend_float32_and_blas(tmp_path):
+    got = probe(tmp_path)
+    assert got["floatX"] == "float32"
+    assert got["linker"] == "cvm"
+    assert got["ldflags"], "no BLAS: PyTensor would fall back to slow NumPy dot products"
+    assert got["correct"]
+    assert "Dot22" in got["ops"]  # the C BLAS op, not the NumPy fallback
+
+
+@pytest.mark.skipif(not has_mkl_wheel(), reason="PyPI's mkl wheel is not installed on this platform")
+def test_the_mkl_wheel_is_linked_and_loaded_without_system_libraries(tmp_path):
+    got = probe(tmp_path)
+    assert "-l:libmkl_rt.so." in got["ldflags"]
+    assert got["mkl_loaded"], "the compiled dot product did not load MKL"
+
+
+def test_user_flags_win(tmp_path):
+    got = probe(tmp_path, PYTENSOR_FLAGS="floatX=float64,linker=py,blas__ldflags=")
+    assert (got["floatX"], got["linker"], got["ldflags"]) == ("float64", "py", "")
+
+
+def test_user_pytensorrc_wins(tmp_path):
+    rc = tmp_path / "pytensorrc"
+    rc.write_text("[global]\nfloatX = float64\nmode = FAST_COMPILE\n")
+    got = probe(tmp_path, PYTENSORRC=str(rc))
+    assert got["floatX"] == "float64"
+    assert got["mode"] == "FAST_COMPILE"
+    assert got["linker"] != "cvm"  # a chosen mode is not overridden through the linker
+
+
+def test_mkl_ldflags_without_the_wheel_leaves_pytensor_to_search(monkeypatch):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "files", missing)
+    assert backend.mkl_ldflags() is None

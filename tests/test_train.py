@@ -1,0 +1,224 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+from lstm_sentiment.imdb import DataError
+from lstm_sentiment.train import OptionError, TrainingDiverged, build_parser, main, train_lstm
+
+from conftest import marker_reviews, write_pkl
+
+# Small settings shared by the tests, so that PyTensor compiles the model once.
+SMALL = dict(dim_proj=16, n_words=40, validFreq=48, saveFreq=48, dispFreq=10)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One training run of the marker task: (returned errors, model path)."""
+    folder = tmp_path_factory.mktemp("trained")
+    data = write_pkl(folder / "marker.pkl", marker_reviews(800, 0), marker_reviews(200, 1))
+    saveto = str(folder / "model.npz")
+    errors = train_lstm(dataset=data, saveto=saveto, max_epochs=20, **SMALL)
+    return errors, saveto
+
+
+def test_train_lstm_learns_the_marker_task(trained):
+    (train_err, valid_err, test_err), _ = trained
+    assert train_err < 0.1
+    assert valid_err < 0.15
+    assert test_err < 0.15
+
+
+def test_saved_model_has_the_tutorials_keys_and_history(trained):
+    errors, saveto = trained
+    with numpy.load(saveto, allow_pickle=False) as f:
+        assert set(f.files) == {
+            "Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b",
+            "history_errs", "train_err", "valid_err", "test_err",
+        }
+        history = f["history_errs"]
+        assert history.ndim == 2 and history.shape[1] == 2 and len(history) >= 5
+        assert ((0 <= history) & (history <= 1)).all()
+        numpy.testing.assert_allclose([f["train_err"], f["valid_err"], f["test_err"]], errors)
+        # the saved parameters are the best ones: their valid error is the best in history
+        assert float(f["valid_err"]) == pytest.approx(history[:, 0].min(), abs=1e-6)
+        assert f["Wemb"].shape == (40, 16)
+
+
+def test_options_are_saved_as_json_with_the_optimizer_by_name(trained):
+    _, saveto = trained
+    with open(saveto + ".json") as f:
+        options = json.load(f)
+    assert options["optimizer"] == "adadelta"
+    assert options["dim_proj"] == 16 and options["ydim"] == 2
+    assert not os.path.exists(saveto + ".pkl")
+
+
+def test_reload_model_reads_the_given_path(trained, tmp_path, monkeypatch):
+    _, saveto = trained
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(saveto, elsewhere / "best.npz")
+    monkeypatch.chdir(tmp_path)  # no lstm_model.npz here: the tutorial's bug would fail
+    data = write_pkl(tmp_path / "d.pkl", marker_reviews(800, 0), marker_reviews(200, 1))
+    fresh = train_lstm(dataset=data, saveto=None, max_epochs=1, seed=9, **SMALL)
+    reloaded = train_lstm(
+        dataset=data, saveto=None, max_epochs=1, seed=9, reload_model=str(elsewhere / "best.npz"), **SMALL
+    )
+    assert fresh[2] > 0.3  # one epoch from scratch has not learned the task
+    assert reloaded[2] < 0.15
+
+
+def test_same_seed_gives_the_same_numbers(marker_pkl, tmp_path):
+    runs = []
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        saveto = str(tmp_path / f"{name}.npz")
+        train_lstm(dataset=marker_pkl, saveto=saveto, max_epochs=2, seed=seed, **SMALL)
+        with numpy.load(saveto) as f:
+            runs.append({k: f[k] for k in f.files})
+    for k in runs[0]:
+        numpy.testing.assert_array_equal(runs[0][k], runs[1][k])
+    assert not numpy.array_equal(runs[0]["lstm_U"], runs[2]["lstm_U"])
+
+
+def test_early_stopping_follows_the_tutorials_rule(tmp_path):
+    rng = numpy.random.RandomState(4)
+    noise = lambda n: ([list(rng.randint(2, 40, size=rng.randint(2, 20))) for _ in range(n)],
+                       list(rng.randint(0, 2, size=n)))
+    data = write_pkl(tmp_path / "noise.pkl", noise(400), noise(100))
+    saveto = str(tmp_path / "m.npz")
+    patience = 2
+    train_lstm(dataset=data, saveto=saveto, max_epochs=60, patience=patience,
+               **dict(SMALL, validFreq=3, valid_portion=0.2))
+    with numpy.load(saveto) as f:
+        valid = f["history_errs"][:, 0]
+
+    bad_counter, stop = 0, None
+    for k in range(len(valid)):
+        if valid[k] <= valid[: k + 1].min():
+            bad_counter = 0
+        if k + 1 > patience and valid[k] >= valid[: k + 1 - patience].min():
+            bad_counter += 1
+            if bad_counter > patience:
+                stop = k
+                break
+    assert stop is not None, "labels are noise: validation error must stall"
+    assert len(valid) == stop + 1
+
+
+def test_diverging_cost_stops_with_a_clear_message(trained, marker_pkl, tmp_path):
+    _, saveto = trained
+    with numpy.load(saveto) as f:
+        params = {k: f[k] for k in ("Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b")}
+    params["U"][0, 0] = numpy.inf
+    numpy.savez(tmp_path / "inf.npz", **params)
+    with pytest.raises(TrainingDiverged, match=r"bad cost detected: (nan|inf) at update 1 \(epoch 0\)"):
+        train_lstm(dataset=marker_pkl, saveto=str(tmp_path / "m.npz"), max_epochs=3,
+                   reload_model=str(tmp_path / "inf.npz"), **SMALL)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(dim_proj=0), "dim_proj: 0 is not allowed; it must be a positive integer"),
+        (dict(batch_size=-3), "batch_size: -3"),
+        (dict(n_words=1), "n_words: 1 is not allowed; it must be an integer >= 2"),
+        (dict(validFreq=0), "validFreq: 0 .* or -1"),
+        (dict(lrate=-1.0), "lrate: -1.0"),
+        (dict(valid_portion=1.0), "valid_portion: 1.0 .* strictly between 0 and 1"),
+        (dict(optimizer="adam"), "optimizer: unknown optimizer 'adam'; choose one of sgd, adadelta, rmsprop"),
+        (dict(saveto="/no/such/folder/m.npz"), "saveto: .*\\(/no/such/folder does not exist\\)"),
+        (dict(reload_model="/no/such.npz"), "reload_model: '/no/such.npz' .* existing model file"),
+        (dict(maxlen=2), "maxlen: 2 leaves 0 training and 0 validation reviews"),
+        (dict(test_size=5000), "test_size: 5000 is larger than the test set \\(200 reviews\\)"),
+    ],
+)
+def test_bad_arguments_get_a_message_naming_them(marker_pkl, changes, message):
+    with pytest.raises(OptionError, match=message):
+        train_lstm(**dict(dict(dataset=marker_pkl, saveto=None, max_epochs=1, **SMALL), **changes))
+
+
+def test_dataset_imdb_means_imdb_pkl_in_the_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("LSTM_SENTIMENT_DATA", str(tmp_path))
+    with pytest.raises(DataError, match="imdb.pkl: no dataset there"):
+        train_lstm(saveto=None, max_epochs=1, **SMALL)
+    write_pkl(tmp_path / "imdb.pkl", marker_reviews(200, 0), marker_reviews(50, 1))
+    errors = train_lstm(saveto=None, max_epochs=1, **SMALL)
+    assert all(0 <= e <= 1 for e in errors)
+
+
+def test_flags_use_the_tutorials_names_with_kebab_case_aliases(capsys):
+    parser = build_parser()
+    a = parser.parse_args(["--validFreq", "5", "--dim_proj", "8", "--no-use_dropout"])
+    b = parser.parse_args(["--valid-freq", "5", "--dim-proj", "8", "--no-use-dropout"])
+    assert vars(a) == vars(b)
+    assert a.validFreq == 5 and a.dim_proj == 8 and a.use_dropout is False
+    assert parser.parse_args([]).optimizer == "adadelta"
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    help_text = capsys.readouterr().out
+    for flag in ("--dim_proj", "--patience", "--max_epochs", "--dispFreq", "--decay_c", "--lrate",
+                 "--n_words", "--optimizer", "--saveto", "--validFreq", "--saveFreq", "--maxlen",
+                 "--batch_size", "--valid_batch_size", "--use_dropout", "--reload_model",
+                 "--test_size", "--dataset", "--seed", "--mode"):
+        assert flag in help_text
+    assert "(default: 128)" in help_text and "(default: 370)" in help_text
+
+
+def _cli(args, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-m", "lstm_sentiment.train", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs,
+    )
+
+
+def _small_flags():
+    return [f"--{k}={v}" for k, v in SMALL.items()]
+
+
+def test_command_line_trains_the_marker_task(marker_pkl, tmp_path):
+    saveto = str(tmp_path / "cli.npz")
+    proc = _cli(["--dataset", marker_pkl, "--saveto", saveto, "--max-epochs", "20", *_small_flags()])
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert "Epoch 0 Update 10 Cost" in out
+    assert "Train " in out and " Valid " in out and " Test " in out
+    assert "Traceback" not in out and "RuntimeWarning" not in out
+    with numpy.load(saveto) as f:
+        assert f["test_err"] < 0.15
+
+
+def test_command_line_reports_bad_input_without_a_traceback(tmp_path):
+    proc = _cli(["--dataset", str(tmp_path / "missing.pkl"), "--saveto", ""])
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 2
+    assert "missing.pkl: no such dataset file" in out and "Traceback" not in out
+
+    proc = _cli(["--batch_size", "0"])
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 2
+    assert "batch_size: 0 is not allowed" in out and "Traceback" not in out
+
+
+def test_ctrl_c_ends_training_and_saves_the_best_parameters(marker_pkl, tmp_path):
+    saveto = str(tmp_path / "m.npz")
+    proc = _cli(["--dataset", marker_pkl, "--saveto", saveto, "--max_epochs", "5000",
+                 *_small_flags(), "--dispFreq", "1", "--validFreq", "5"])
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("Train "):  # after a first validation
+            proc.send_signal(signal.SIGINT)
+            break
+    out = "".join(seen) + proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out
+    assert "Training interrupted at update" in out
+    with numpy.load(saveto, allow_pickle=False) as f:
+        assert {"test_err", "history_errs", "Wemb"} <= set(f.files)
+        assert len(f["history_errs"]) >= 1
