@@ -1,5 +1,6 @@
 """Shared fixtures: small datasets in the tutorial's format, written by the tests."""
 
+import os
 import pickle
 
 import numpy
@@ -35,3 +36,14 @@ def write_pkl(path, train, test):
 def marker_pkl(tmp_path):
     """An imdb.pkl of the marker task: 800 training and 200 test reviews."""
     return write_pkl(tmp_path / "marker.pkl", marker_reviews(800, 0), marker_reviews(200, 1))
+
+
+@pytest.fixture(scope="session")
+def real_imdb_pkl():
+    """The real reviews in the tutorial's format: $LSTM_SENTIMENT_IMDB_PKL, set by .ci/run."""
+    path = os.environ.get("LSTM_SENTIMENT_IMDB_PKL")
+    if not path:
+        pytest.skip("LSTM_SENTIMENT_IMDB_PKL is unset: no real imdb.pkl(.gz) on this machine")
+    if not os.path.isfile(path):
+        pytest.fail(f"LSTM_SENTIMENT_IMDB_PKL={path} is not a file")
+    return path

@@ -33,7 +33,7 @@ def test_prepare_data_returns_nones_when_nothing_is_left():
 
 def _dataset(tmp_path, name="d.pkl"):
     train_x = [[2] * n for n in (5, 1, 9, 3, 7, 2, 8, 4, 6, 10)]
-    train_x[0] = [2, 50, 3, 70, 4]  # ids >= n_words below
+    train_x[0] = [2, 50, 3, 10, 4]  # ids >= n_words (10) below
     train_y = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1]
     test_x = [[3] * n for n in (4, 2, 6)]
     test_x[1] = [99, 5]
@@ -63,7 +63,7 @@ def test_load_data_filters_splits_maps_unknown_and_sorts(tmp_path):
     everything = [w for split in (train, valid, test) for x in split[0] for w in x]
     assert max(everything) < 10
     assert [1, 5] in test[0]
-    assert [2, 1, 3, 1, 4] in train[0] + valid[0]
+    assert [2, 1, 3, 1, 4] in train[0] + valid[0]  # 10 is unknown too
 
     # every split sorted by length, labels following their reviews
     for x, y in (train, valid, test):
@@ -128,3 +128,13 @@ def test_load_data_accepts_numpy_arrays(tmp_path):
     tr, va, te = load_data(path, valid_portion=0.5)
     assert te == ([[5, 6, 7]], [1])
     assert sorted(map(len, tr[0] + va[0])) == [1, 2]
+
+
+def test_load_data_on_the_real_reviews(real_imdb_pkl):
+    numpy.random.seed(123)
+    train, valid, test = load_data(real_imdb_pkl, n_words=10000, valid_portion=0.05, maxlen=100)
+    # DEVELOPERS.md: 2,108 training reviews are shorter than 100 tokens
+    assert (len(train[0]), len(valid[0]), len(test[0])) == (2003, 105, 25000)
+    assert sum(test[1]) == 12500
+    assert max(w for x in train[0] + test[0] for w in x) == 9999
+    assert all(len(x) < 100 for x in train[0] + valid[0])
