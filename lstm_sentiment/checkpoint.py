@@ -17,12 +17,19 @@ class ModelFileError(ValueError):
     """A model file that is missing, unreadable or does not fit the options."""
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
     """Open a temporary file beside ``path``; on success, fsync it and rename it to ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from others
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()

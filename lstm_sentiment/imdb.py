@@ -22,6 +22,36 @@ def data_dir():
     return os.environ.get("LSTM_SENTIMENT_DATA", "data")
 
 
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+
+def get_dataset_file(dataset="imdb", folder=None):
+    """The path of the imdb.pkl to train on, building it first when needed.
+
+    ``dataset`` is ``"imdb"`` (``imdb.pkl`` in the data folder, built there from
+    the official archive when missing), an ``imdb.pkl`` path (``.gz`` too), an
+    ``aclImdb`` folder, an ``aclImdb_v1.tar.gz`` archive or a URL; the last three
+    are preprocessed into the data folder, reusing earlier outputs.
+    """
+    from .fetch import OFFICIAL_URL, is_url
+    from .imdb_preprocess import preprocess
+
+    folder = folder or data_dir()
+    if dataset == "imdb":
+        path = os.path.join(folder, "imdb.pkl")
+        if os.path.isfile(path):
+            return path
+        dataset = OFFICIAL_URL
+    if is_url(dataset) or os.path.isdir(dataset) or str(dataset).endswith(ARCHIVE_SUFFIXES):
+        return preprocess(dataset, out=folder)[0]
+    if not os.path.isfile(dataset):
+        raise DataError(
+            f"{dataset}: no such file or folder (expected an imdb.pkl, an aclImdb folder, "
+            f"an aclImdb_v1.tar.gz archive or a URL)"
+        )
+    return dataset
+
+
 def prepare_data(seqs, labels, maxlen=None):
     """Pad a minibatch into time-major arrays.
 

@@ -4,9 +4,7 @@
 """
 
 import argparse
-import contextlib
 import inspect
-import logging
 import os
 import re
 import sys
@@ -15,11 +13,10 @@ import time
 import numpy
 import pytensor.tensor as tensor
 from pytensor import config
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import imdb
 from .checkpoint import ModelFileError, save_model
+from .logs import bars_beside_log, log_to_stderr, logger, progress
 from .lstm import (
     build_model,
     get_minibatches_idx,
@@ -32,9 +29,6 @@ from .lstm import (
     zipp,
 )
 from .optimizers import adadelta, optimizers
-
-logger = logging.getLogger("lstm_sentiment")
-
 
 class OptionError(ValueError):
     """An argument of ``train_lstm`` (a command-line flag) with a value it cannot take."""
@@ -86,19 +80,6 @@ def check_options(o):
         need(os.path.isfile(o["reload_model"]), "reload_model", "the path of an existing model file")
 
 
-def dataset_path(dataset):
-    """``'imdb'`` means ``imdb.pkl`` in the data folder; anything else is a path."""
-    if dataset != "imdb":
-        return dataset
-    path = os.path.join(imdb.data_dir(), "imdb.pkl")
-    if not os.path.exists(path):
-        raise imdb.DataError(
-            f"{path}: no dataset there. Pass --dataset PATH to a tutorial-format imdb.pkl "
-            f"(or set LSTM_SENTIMENT_DATA to the folder that holds one)."
-        )
-    return path
-
-
 def train_lstm(
     dim_proj=128,  # word embedding dimension and LSTM number of hidden units.
     patience=10,  # number of validations to wait before early stopping if no progress
@@ -115,13 +96,14 @@ def train_lstm(
     maxlen=100,  # training reviews of this length or longer are dropped (0/None: keep all)
     batch_size=16,  # the batch size during training
     valid_batch_size=64,  # the batch size for evaluation
-    dataset="imdb",  # 'imdb' (imdb.pkl in the data folder) or a path to such a file
+    dataset="imdb",  # 'imdb' (the data folder's imdb.pkl), an imdb.pkl, aclImdb folder, archive or URL
     use_dropout=True,  # dropout (p=0.5) on the pooled LSTM output
     reload_model=None,  # path of a saved model to start from
     test_size=-1,  # if > 0, evaluate on a random subset of this many test reviews
     valid_portion=0.05,  # share of the training set held out for validation
     seed=123,  # seeds numpy's global RNG (init, split, shuffling) and the dropout RNG
     mode=None,  # PyTensor compilation mode (default: the C backend, see backend.py)
+    data_dir=None,  # where datasets and caches go (default: $LSTM_SENTIMENT_DATA or ./data)
 ):
     """Train the tutorial's LSTM sentiment classifier; returns (train_err, valid_err, test_err)."""
     model_options = dict(locals())
@@ -137,7 +119,7 @@ def _train(model_options, optimizer):
     o = model_options
     numpy.random.seed(o["seed"])
 
-    path = dataset_path(o["dataset"])
+    path = imdb.get_dataset_file(o["dataset"], o["data_dir"])
     logger.info("Loading data from %s", path)
     train, valid, test = imdb.load_data(
         path=path, n_words=o["n_words"], valid_portion=o["valid_portion"], maxlen=o["maxlen"]
@@ -214,7 +196,6 @@ def _train(model_options, optimizer):
 
     validFreq = o["validFreq"]
     saveFreq = o["saveFreq"]
-    updates_per_epoch = (len(train[0]) + o["batch_size"] - 1) // o["batch_size"]
     if validFreq == -1:
         validFreq = len(train[0]) // o["batch_size"]
     if saveFreq == -1:
@@ -224,23 +205,14 @@ def _train(model_options, optimizer):
     eidx = 0
     estop = False  # early stop
     start_time = time.time()
-    show_bar = sys.stderr.isatty()
     try:
-        with logging_redirect_tqdm(loggers=[logger]) if show_bar else contextlib.nullcontext():
+        with bars_beside_log():
             for eidx in range(o["max_epochs"]):
                 n_samples = 0
 
                 # Get new shuffled index for the training set.
                 kf = get_minibatches_idx(len(train[0]), o["batch_size"], shuffle=True)
-                bar = tqdm(
-                    kf,
-                    desc=f"Epoch {eidx}",
-                    total=updates_per_epoch,
-                    unit="update",
-                    leave=False,
-                    disable=not show_bar,
-                )
-                for _, train_index in bar:
+                for _, train_index in progress(kf, desc=f"Epoch {eidx}", unit="update"):
                     uidx += 1
                     use_noise.set_value(1.0)
 
@@ -366,14 +338,15 @@ def build_parser():
         "maxlen": "drop training reviews of this many words or more (0: keep all)",
         "batch_size": "the training minibatch size",
         "valid_batch_size": "the minibatch size for evaluation",
-        "dataset": "'imdb' (imdb.pkl in the data folder, $LSTM_SENTIMENT_DATA or ./data) "
-        "or the path of an imdb.pkl in the tutorial's format",
+        "dataset": "'imdb' (imdb.pkl in the data folder, built there from the official archive "
+        "when missing), or an imdb.pkl, an aclImdb folder, an aclImdb_v1.tar.gz archive or a URL",
         "reload_model": "start from the parameters of this saved model (npz)",
         "test_size": "evaluate on a random subset of this many test reviews (-1: all)",
         "valid_portion": "share of the training set held out for validation",
         "seed": "random seed: the same seed gives the same numbers",
         "mode": "PyTensor mode to compile with, e.g. NUMBA or FAST_COMPILE "
         "(default: the C backend with BLAS)",
+        "data_dir": "where datasets and caches go (default: $LSTM_SENTIMENT_DATA or ./data)",
     }
     for name, default in defaults.items():
         flags = _flag_names(name)
@@ -392,11 +365,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    log_to_stderr()
     try:
         train_lstm(**vars(args))
     except (OptionError, imdb.DataError, ModelFileError) as e:

@@ -47,3 +47,69 @@ def real_imdb_pkl():
     if not os.path.isfile(path):
         pytest.fail(f"LSTM_SENTIMENT_IMDB_PKL={path} is not a file")
     return path
+
+
+# A few reviews as the real dataset has them: one line, HTML breaks, quotes, ampersands.
+REVIEWS = {
+    ("train", "pos"): [
+        "A wonderful film.<br /><br />I'd see it again & again.",
+        "Mr. Smith's best work: \"great\" acting, great story!",
+        "Great great film, 10/10.\nA second line the tutorial never reads.",
+    ],
+    ("train", "neg"): [
+        "Awful. I wasted 2 hours (and $10) on this mess...",
+        "The U.S.A. deserves better films than this one.",
+    ],
+    ("test", "pos"): ["A great, gripping film; a splendid cast."],
+    ("test", "neg"): ["Dull & boring: zzyzx never again."],
+}
+
+
+def make_acl_imdb(root, reviews=REVIEWS):
+    """An aclImdb folder of ``reviews``, named <id>_<rating>.txt as the real one; returns its path."""
+    folder = root / "aclImdb"
+    for (split, label), texts in reviews.items():
+        (folder / split / label).mkdir(parents=True, exist_ok=True)
+        for i, text in enumerate(texts):
+            rating = 8 if label == "pos" else 2
+            (folder / split / label / f"{i}_{rating}.txt").write_text(text, encoding="utf-8")
+    (folder / "README").write_text("Large Movie Review Dataset (test fixture)\n")
+    return folder
+
+
+def make_archive(path, folder):
+    """A .tar.gz of ``folder`` under the name aclImdb/, as the official archive."""
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(folder, arcname="aclImdb")
+    return path
+
+
+@pytest.fixture
+def acl_imdb(tmp_path):
+    return make_acl_imdb(tmp_path / "raw")
+
+
+@pytest.fixture
+def acl_archive(tmp_path, acl_imdb):
+    return make_archive(tmp_path / "aclImdb_v1.tar.gz", acl_imdb)
+
+
+@pytest.fixture(scope="session")
+def real_imdb_archive():
+    """The real archive: $LSTM_SENTIMENT_IMDB_ARCHIVE, set by .ci/run."""
+    path = os.environ.get("LSTM_SENTIMENT_IMDB_ARCHIVE")
+    if not path:
+        pytest.skip("LSTM_SENTIMENT_IMDB_ARCHIVE is unset: no real aclImdb_v1.tar.gz on this machine")
+    if not os.path.isfile(path):
+        pytest.fail(f"LSTM_SENTIMENT_IMDB_ARCHIVE={path} is not a file")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_preprocessed(real_imdb_archive, tmp_path_factory):
+    """The real archive preprocessed by this package: (imdb.pkl, imdb.dict.pkl) paths."""
+    from lstm_sentiment.imdb_preprocess import preprocess
+
+    return preprocess(real_imdb_archive, out=str(tmp_path_factory.mktemp("real")))

@@ -1,0 +1,34 @@
+"""The package's log and progress bars: the tutorial's printed lines, through ``logging``."""
+
+import contextlib
+import logging
+import sys
+
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+logger = logging.getLogger("lstm_sentiment")
+
+
+def log_to_stderr():
+    """Show the package's INFO lines on stderr, bare, as the tutorial printed them (for commands)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def bars_shown():
+    """Progress bars only on a terminal: a log file or a notebook gets the log lines alone."""
+    return sys.stderr.isatty()
+
+
+def progress(iterable=None, **kwargs):
+    """A tqdm bar that shows only on a terminal and leaves no trace when done."""
+    return tqdm(iterable, leave=False, disable=not bars_shown(), **kwargs)
+
+
+def bars_beside_log():
+    """A context in which log lines print above the progress bar rather than through it."""
+    return logging_redirect_tqdm(loggers=[logger]) if bars_shown() else contextlib.nullcontext()

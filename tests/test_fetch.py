@@ -1,0 +1,174 @@
+"""Download, verify and extract, against a local HTTP server and archives the tests build."""
+
+import hashlib
+import http.server
+import io
+import os
+import tarfile
+import threading
+
+import pytest
+
+from lstm_sentiment.fetch import download, read_reviews
+from lstm_sentiment.imdb import DataError
+from lstm_sentiment.imdb_preprocess import preprocess
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    files = {}  # path -> (declared length, body)
+
+    def do_GET(self):
+        if self.path not in self.files:
+            self.send_error(404)
+            return
+        length, body = self.files[self.path]
+        self.send_response(200)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    """An HTTP server on 127.0.0.1 serving ``server.files``; yields its base URL."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    _Handler.files = {}
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def leftovers(folder):
+    return [n for n in os.listdir(folder) if n.startswith(".")]
+
+
+def test_download_checks_the_sha256_and_renames_when_complete(server, tmp_path):
+    body = os.urandom(3_000_000)
+    _Handler.files["/a.tar.gz"] = (len(body), body)
+    dest = tmp_path / "a.tar.gz"
+    download(f"{server}/a.tar.gz", str(dest), sha256=hashlib.sha256(body).hexdigest())
+    assert dest.read_bytes() == body and not leftovers(tmp_path)
+
+
+def test_download_with_a_wrong_sha256_leaves_nothing(server, tmp_path):
+    _Handler.files["/a.tar.gz"] = (5, b"hello")
+    with pytest.raises(DataError, match="SHA-256 is .* not the expected 00"):
+        download(f"{server}/a.tar.gz", str(tmp_path / "a.tar.gz"), sha256="00" * 32)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_truncated_download_leaves_nothing(server, tmp_path):
+    _Handler.files["/a.tar.gz"] = (1000, b"only part of it")
+    with pytest.raises(DataError, match="a.tar.gz"):
+        download(f"{server}/a.tar.gz", str(tmp_path / "a.tar.gz"))
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("path", ["/missing.tar.gz"])
+def test_a_missing_or_unreachable_url_says_what_to_do(server, tmp_path, path):
+    with pytest.raises(DataError, match="cannot download it .*Not Found.* pass its path"):
+        download(f"{server}{path}", str(tmp_path / "x.tar.gz"))
+    with pytest.raises(DataError, match="cannot download it"):
+        download("http://127.0.0.1:9/x.tar.gz", str(tmp_path / "x.tar.gz"))  # nothing listens there
+    assert os.listdir(tmp_path) == []
+
+
+def test_preprocess_downloads_a_url_once(server, acl_archive, tmp_path):
+    body = acl_archive.read_bytes()
+    _Handler.files["/aclImdb_v1.tar.gz"] = (len(body), body)
+    out = tmp_path / "data"
+    preprocess(f"{server}/aclImdb_v1.tar.gz", out=str(out), processes=1)
+    assert (out / "aclImdb_v1.tar.gz").read_bytes() == body
+    assert (out / "imdb.pkl").exists()
+    _Handler.files.clear()  # a second run must not need the network
+    preprocess(f"{server}/aclImdb_v1.tar.gz", out=str(out), processes=1)
+
+
+def _tar_with(tmp_path, *members):
+    """A .tar.gz of the fixture layout plus extra ``(TarInfo, data)`` members."""
+    path = tmp_path / "crafted.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for split in ("train", "test"):
+            for label in ("pos", "neg"):
+                data = b"A review."
+                info = tarfile.TarInfo(f"aclImdb/{split}/{label}/0_5.txt")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def _file(name, data=b"x"):
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    return info, data
+
+
+def _link(name, target, kind=tarfile.SYMTYPE):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info, None
+
+
+@pytest.mark.parametrize(
+    "member, message",
+    [
+        (_file("../escaped.txt"), "'../escaped.txt' points outside the archive's folder; refusing the archive"),
+        (_file("aclImdb/../../escaped.txt"), "points outside the archive's folder"),
+        (_file("/tmp/escaped-absolute.txt"), "points outside the archive's folder"),
+        (_link("aclImdb/train/pos/1_9.txt", "/etc/passwd"), "is a link; refusing the archive"),
+        (_link("aclImdb/train/pos/2_9.txt", "aclImdb/README", tarfile.LNKTYPE), "is a link"),
+    ],
+)
+def test_archive_members_that_escape_or_link_are_refused_and_nothing_is_written(tmp_path, member, message):
+    archive = _tar_with(tmp_path, member)
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match=message):
+        preprocess(str(archive), out=str(out), processes=1)
+    assert os.listdir(out) == []
+    assert sorted(os.listdir(tmp_path)) == ["crafted.tar.gz", "out"]
+    assert not os.path.exists("/tmp/escaped-absolute.txt")
+
+
+def test_only_the_labeled_reviews_are_read_pos_first_in_name_order(tmp_path):
+    archive = _tar_with(
+        tmp_path,
+        _file("aclImdb/train/unsup/0_0.txt"),
+        _file("aclImdb/train/labeledBow.feat"),
+        _file("aclImdb/train/pos/10_7.txt", b"ten"),
+        _file("aclImdb/train/pos/1_7.txt", b"one"),
+    )
+    reviews = read_reviews(str(archive))
+    assert [(name.split(":")[-1], label) for name, label, _ in reviews["train"]] == [
+        ("aclImdb/train/pos/0_5.txt", 1),
+        ("aclImdb/train/pos/10_7.txt", 1),
+        ("aclImdb/train/pos/1_7.txt", 1),
+        ("aclImdb/train/neg/0_5.txt", 0),
+    ]
+    assert [data for _, _, data in reviews["train"]][1:3] == [b"ten", b"one"]
+
+
+def test_truncated_and_corrupt_archives_get_a_clear_error(acl_archive, tmp_path):
+    data = acl_archive.read_bytes()
+    for name, content in (("truncated.tar.gz", data[: len(data) // 2]), ("corrupt.tar.gz", b"\x1f\x8b" + os.urandom(500))):
+        path = tmp_path / name
+        path.write_bytes(content)
+        out = tmp_path / f"out-{name}"
+        with pytest.raises(DataError, match=f"{name}: cannot read it as a .tar.gz archive; it is truncated or corrupt"):
+            preprocess(str(path), out=str(out))
+        assert os.listdir(out) == []
+
+
+def test_an_archive_of_another_layout_is_refused(tmp_path):
+    path = tmp_path / "other.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        info, data = _file("something/else.txt")
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(DataError, match="not the layout of the Large Movie Review Dataset .* no reviews in train/pos, "):
+        read_reviews(str(path))
