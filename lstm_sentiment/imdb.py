@@ -8,6 +8,7 @@ each label an int. ``.gz`` paths are read through gzip.
 import gzip
 import os
 import pickle
+import re
 
 import numpy
 from pytensor import config
@@ -119,6 +120,20 @@ def _check_split(path, name, split):
         raise DataError(f"{expected}; the {name} set has {len(x)} reviews but {len(y)} labels")
     if len(x) and not hasattr(x[0], "__len__"):
         raise DataError(f"{expected}; the first {name} review is a {type(x[0]).__name__}")
+
+
+def load_dictionary_beside(path):
+    """The word -> id dictionary beside a dataset (``imdb.dict.pkl`` for ``imdb.pkl``), or None."""
+    candidate = re.sub(r"\.pkl(\.gz)?$", r".dict.pkl\1", str(path))
+    if candidate == str(path) or not os.path.isfile(candidate):
+        return None
+    try:
+        (dictionary,) = read_pickles(candidate, 1)
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError) as e:
+        raise DataError(f"{candidate}: cannot read it as the tutorial's word dictionary: {e}") from e
+    if not isinstance(dictionary, dict):
+        raise DataError(f"{candidate}: expected a pickled dict of word -> id, found a {type(dictionary).__name__}")
+    return dictionary
 
 
 def load_data(path="imdb.pkl", n_words=100000, valid_portion=0.1, maxlen=None, sort_by_len=True):

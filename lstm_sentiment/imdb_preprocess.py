@@ -68,18 +68,22 @@ class MosesTokenizer(sacremoses.MosesTokenizer):
 _tokenizer = None
 
 
-def tokenize_review(review):
-    """The first line of a review ``(name, bytes)``, tokenized and lowercased, as one string."""
+def tokenize_text(text):
+    """Moses-tokenized (with its default escaping) and lowercased ``text``, as one string."""
     global _tokenizer
     if _tokenizer is None:
         _tokenizer = MosesTokenizer(lang="en")
+    return _tokenizer.tokenize(text, escape=True, return_str=True).lower()
+
+
+def tokenize_review(review):
+    """The first line of a review ``(name, bytes)``, as ``tokenize_text`` gives it."""
     name, data = review
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise DataError(f"{name}: not UTF-8 text ({e.reason} at byte {e.start}); reviews must be UTF-8") from None
-    line = re.split("\r\n|\r|\n", text, maxsplit=1)[0].strip()  # readline()'s first line
-    return _tokenizer.tokenize(line, escape=True, return_str=True).lower()
+    return tokenize_text(re.split("\r\n|\r|\n", text, maxsplit=1)[0].strip())  # readline()'s first line
 
 
 def tokenize(reviews, processes=None):
@@ -89,7 +93,9 @@ def tokenize(reviews, processes=None):
     bar = dict(total=len(reviews), desc="tokenize", unit="review")
     if processes == 1:
         return [tokenize_review(r) for r in progress(reviews, **bar)]
-    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+    # fork where there is one: it needs no `if __name__ == "__main__":` guard in the user's script
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(processes) as pool:
         return list(progress(pool.imap(tokenize_review, reviews, chunksize=200), **bar))
 
 

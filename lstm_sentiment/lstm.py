@@ -116,6 +116,31 @@ def load_params(path, params):
     return params
 
 
+def check_params_file(path, options):
+    """Raise ModelFileError unless the npz at ``path`` fits ``options`` (dim_proj, n_words).
+
+    So that a wrong ``reload_model`` is reported before any data is loaded
+    or code compiled.
+    """
+    dim, n_words = options["dim_proj"], options["n_words"]
+    expected = {"Wemb": (n_words, dim), "lstm_W": (dim, 4 * dim), "lstm_U": (dim, 4 * dim), "lstm_b": (4 * dim,)}
+    try:
+        with numpy.load(path, allow_pickle=False) as pp:
+            missing = [k for k in (*expected, "U", "b") if k not in pp]
+            if missing:
+                raise ModelFileError(f"{path}: parameters {', '.join(missing)} are not in the archive")
+            for k, shape in expected.items():
+                if pp[k].shape != shape:
+                    raise ModelFileError(
+                        f"{path}: parameter {k!r} has shape {pp[k].shape}, but dim_proj={dim} and "
+                        f"n_words={n_words} need {shape}; pass the dim_proj and n_words it was trained with"
+                    )
+    except ModelFileError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise ModelFileError(f"{path}: not a readable npz model file ({e})") from e
+
+
 def init_tparams(params):
     """Wrap each parameter in a PyTensor shared variable of the same name."""
     return OrderedDict((kk, pytensor.shared(pp, name=kk)) for kk, pp in params.items())

@@ -4,21 +4,34 @@
 """
 
 import argparse
+import contextlib
 import inspect
 import os
 import re
+import shlex
+import signal
 import sys
+import threading
 import time
+import types
 
 import numpy
 import pytensor.tensor as tensor
 from pytensor import config
 
 from . import imdb
-from .checkpoint import ModelFileError, save_model
+from .checkpoint import (
+    ModelFileError,
+    checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+    save_dictionary,
+    save_model,
+)
 from .logs import bars_beside_log, log_to_stderr, logger, progress
 from .lstm import (
     build_model,
+    check_params_file,
     get_minibatches_idx,
     init_params,
     init_tparams,
@@ -36,6 +49,10 @@ class OptionError(ValueError):
 
 class TrainingDiverged(RuntimeError):
     """The cost became NaN or infinite."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGINT or SIGTERM stopped training; a checkpoint was saved to resume from."""
 
 
 def optimizer_name(optimizer):
@@ -78,6 +95,7 @@ def check_options(o):
         need(os.access(folder, os.W_OK), "saveto", f"in a writable folder ({folder} is not)")
     if o["reload_model"]:
         need(os.path.isfile(o["reload_model"]), "reload_model", "the path of an existing model file")
+        check_params_file(o["reload_model"], o)
 
 
 def train_lstm(
@@ -104,22 +122,39 @@ def train_lstm(
     seed=123,  # seeds numpy's global RNG (init, split, shuffling) and the dropout RNG
     mode=None,  # PyTensor compilation mode (default: the C backend, see backend.py)
     data_dir=None,  # where datasets and caches go (default: $LSTM_SENTIMENT_DATA or ./data)
+    resume=None,  # a checkpoint (<saveto>.checkpoint.npz) to continue; its saved options are used
 ):
-    """Train the tutorial's LSTM sentiment classifier; returns (train_err, valid_err, test_err)."""
+    """Train the tutorial's LSTM sentiment classifier; returns (train_err, valid_err, test_err).
+
+    With ``resume``, every other argument is ignored: the run continues with
+    the options, parameters, optimizer state, counters and random states it
+    had, and ends as it would have without the interruption.
+    """
     model_options = dict(locals())
-    model_options["optimizer"] = optimizer_name(optimizer)
+    checkpoint = None
+    flags = {"mode": mode} if mode else {}
+    if resume:
+        checkpoint = load_checkpoint(resume)
+        model_options = dict(checkpoint.meta["options"], resume=resume)
+        flags = {"floatX": checkpoint.meta["floatX"]}
+        if model_options["mode"]:
+            flags["mode"] = model_options["mode"]
+    model_options["optimizer"] = optimizer_name(model_options["optimizer"])
     check_options(model_options)
     logger.info("model options %s", model_options)
 
-    with config.change_flags(**({"mode": mode} if mode else {})):
-        return _train(model_options, optimizers[model_options["optimizer"]])
+    with config.change_flags(**flags):
+        return _train(model_options, optimizers[model_options["optimizer"]], checkpoint)
 
 
-def _train(model_options, optimizer):
+def _train(model_options, optimizer, resume=None):
     o = model_options
     numpy.random.seed(o["seed"])
 
     path = imdb.get_dataset_file(o["dataset"], o["data_dir"])
+    dictionary = imdb.load_dictionary_beside(path)
+    if o["saveto"] and dictionary is not None:
+        save_dictionary(o["saveto"], dictionary)  # so that the model can read new text
     logger.info("Loading data from %s", path)
     train, valid, test = imdb.load_data(
         path=path, n_words=o["n_words"], valid_portion=o["valid_portion"], maxlen=o["maxlen"]
@@ -149,7 +184,7 @@ def _train(model_options, optimizer):
     # This create the initial parameters as numpy ndarrays.
     # Dict name (string) -> numpy ndarray
     params = init_params(o)
-    if o["reload_model"]:
+    if o["reload_model"] and resume is None:
         load_params(o["reload_model"], params)
 
     # This create PyTensor Shared Variable from the parameters.
@@ -190,9 +225,42 @@ def _train(model_options, optimizer):
             pred_error(f_pred, imdb.prepare_data, test, kf_test),
         )
 
-    history_errs = []
-    best_p = None
-    bad_counter = 0
+    # Every shared variable training reads or writes: parameters, optimizer
+    # accumulators, the dropout RNG. Together with the state below, a run.
+    shared = {v.name: v for f in (f_grad_shared, f_update) for v in f.get_shared()}
+    sizes = [len(train[0]), len(valid[0]), len(test[0])]
+    state = dict(eidx=0, uidx=0, batch=0, n_samples=0, bad_counter=0, estop=False, history_updates=[])
+    history_errs, best_p, order = [], None, None
+    if resume is not None:
+        if resume.meta["sizes"] != sizes:
+            raise ModelFileError(
+                f"the checkpoint was made on {resume.meta['sizes']} train/valid/test reviews, "
+                f"but {path} gives {sizes} with its options"
+            )
+        for name, value in resume.shared.items():
+            shared[name].set_value(value)
+        state.update(resume.meta["state"])
+        history_errs, best_p, order = resume.history_errs, resume.best_p, resume.order
+        numpy.random.set_state(resume.numpy_rng_state)
+        logger.info("Resuming at epoch %d, update %d", state["eidx"], state["uidx"])
+
+    def save(why):
+        """The tutorial's model file (best parameters so far) and a checkpoint to resume from."""
+        save_model(
+            o["saveto"],
+            best_p if best_p is not None else unzip(tparams),
+            history_errs,
+            o,
+            history_updates=state["history_updates"],
+        )
+        save_checkpoint(
+            checkpoint_path(o["saveto"]),
+            {name: v.get_value() for name, v in shared.items()},
+            best_p,
+            history_errs,
+            order,
+            dict(options=o, state=state, sizes=sizes, floatX=config.floatX, why=why),
+        )
 
     validFreq = o["validFreq"]
     saveFreq = o["saveFreq"]
@@ -201,73 +269,77 @@ def _train(model_options, optimizer):
     if saveFreq == -1:
         saveFreq = len(train[0]) // o["batch_size"]
 
-    uidx = 0  # the number of update done
-    eidx = 0
-    estop = False  # early stop
     start_time = time.time()
-    try:
-        with bars_beside_log():
-            for eidx in range(o["max_epochs"]):
-                n_samples = 0
-
+    with bars_beside_log(), stop_signals() as stop:
+        while state["eidx"] < o["max_epochs"] and not state["estop"]:
+            if order is None:
                 # Get new shuffled index for the training set.
                 kf = get_minibatches_idx(len(train[0]), o["batch_size"], shuffle=True)
-                for _, train_index in progress(kf, desc=f"Epoch {eidx}", unit="update"):
-                    uidx += 1
-                    use_noise.set_value(1.0)
+                order = numpy.concatenate([idx for _, idx in kf])
+            batches = [order[i : i + o["batch_size"]] for i in range(0, len(order), o["batch_size"])]
 
-                    # Select the random examples for this minibatch
-                    y = [train[1][t] for t in train_index]
-                    x = [train[0][t] for t in train_index]
+            for train_index in progress(
+                batches[state["batch"] :], initial=state["batch"], total=len(batches),
+                desc=f"Epoch {state['eidx']}", unit="update",
+            ):
+                state["uidx"] += 1
+                state["batch"] += 1
+                uidx = state["uidx"]
+                use_noise.set_value(1.0)
 
-                    # Get the data in numpy.ndarray format
-                    # This swap the axis!
-                    # Return something of shape (minibatch maxlen, n samples)
-                    x, mask, y = imdb.prepare_data(x, y)
-                    n_samples += x.shape[1]
+                # Select the random examples for this minibatch
+                y = [train[1][t] for t in train_index]
+                x = [train[0][t] for t in train_index]
 
-                    cost = f_grad_shared(x, mask, y)
-                    f_update(o["lrate"])
+                # Get the data in numpy.ndarray format
+                # This swap the axis!
+                # Return something of shape (minibatch maxlen, n samples)
+                x, mask, y = imdb.prepare_data(x, y)
+                state["n_samples"] += x.shape[1]
 
-                    if not numpy.isfinite(cost):
-                        _diverged(o, cost, eidx, uidx, best_p, history_errs)
+                cost = f_grad_shared(x, mask, y)
+                f_update(o["lrate"])
 
-                    if numpy.mod(uidx, o["dispFreq"]) == 0:
-                        logger.info("Epoch %d Update %d Cost %.6f", eidx, uidx, cost)
+                if not numpy.isfinite(cost):
+                    _diverged(o, cost, state, best_p, history_errs)
 
-                    if o["saveto"] and numpy.mod(uidx, saveFreq) == 0:
-                        logger.info("Saving...")
-                        params = best_p if best_p is not None else unzip(tparams)
-                        save_model(o["saveto"], params, history_errs, o)
-                        logger.info("Done")
+                if numpy.mod(uidx, o["dispFreq"]) == 0:
+                    logger.info("Epoch %d Update %d Cost %.6f", state["eidx"], uidx, cost)
 
-                    if numpy.mod(uidx, validFreq) == 0:
-                        train_err, valid_err, test_err = errors()
-                        history_errs.append([valid_err, test_err])
+                if numpy.mod(uidx, validFreq) == 0:
+                    train_err, valid_err, test_err = errors()
+                    history_errs.append([valid_err, test_err])
+                    state["history_updates"].append(uidx)
 
-                        if best_p is None or valid_err <= numpy.array(history_errs)[:, 0].min():
-                            best_p = unzip(tparams)
-                            bad_counter = 0
+                    if best_p is None or valid_err <= numpy.array(history_errs)[:, 0].min():
+                        best_p = unzip(tparams)
+                        state["bad_counter"] = 0
 
-                        logger.info("Train %.4f Valid %.4f Test %.4f", train_err, valid_err, test_err)
+                    logger.info("Train %.4f Valid %.4f Test %.4f", train_err, valid_err, test_err)
 
-                        if (
-                            len(history_errs) > o["patience"]
-                            and valid_err >= numpy.array(history_errs)[: -o["patience"], 0].min()
-                        ):
-                            bad_counter += 1
-                            if bad_counter > o["patience"]:
-                                logger.info("Early Stop!")
-                                estop = True
-                                break
+                    if (
+                        len(history_errs) > o["patience"]
+                        and valid_err >= numpy.array(history_errs)[: -o["patience"], 0].min()
+                    ):
+                        state["bad_counter"] += 1
+                        if state["bad_counter"] > o["patience"]:
+                            logger.info("Early Stop!")
+                            state["estop"] = True
 
-                logger.info("Seen %d samples", n_samples)
+                if o["saveto"] and numpy.mod(uidx, saveFreq) == 0:
+                    logger.info("Saving...")
+                    save("saveFreq")
+                    logger.info("Done")
 
-                if estop:
+                if stop.requested:
+                    _interrupted(o, stop.requested, state, save)
+                if state["estop"]:
                     break
 
-    except KeyboardInterrupt:
-        logger.warning("Training interrupted at update %d; keeping the best parameters", uidx)
+            logger.info("Seen %d samples", state["n_samples"])
+            if not state["estop"]:
+                state.update(eidx=state["eidx"] + 1, batch=0, n_samples=0)
+                order = None
 
     end_time = time.time()
     if best_p is not None:
@@ -284,27 +356,67 @@ def _train(model_options, optimizer):
             best_p,
             history_errs,
             o,
+            history_updates=state["history_updates"],
+            early_stop=state["estop"],
             train_err=train_err,
             valid_err=valid_err,
             test_err=test_err,
         )
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(checkpoint_path(o["saveto"]))  # the run is complete: nothing to resume
+    epochs = state["eidx"] + 1 if state["estop"] else max(state["eidx"], 1)
     logger.info(
-        "The code run for %d epochs, with %f sec/epochs",
-        eidx + 1,
-        (end_time - start_time) / (1.0 * (eidx + 1)),
+        "The code run for %d epochs, with %f sec/epochs", epochs, (end_time - start_time) / epochs
     )
     logger.info("Training took %.1fs", end_time - start_time)
     return train_err, valid_err, test_err
 
 
-def _diverged(o, cost, eidx, uidx, best_p, history_errs):
+@contextlib.contextmanager
+def stop_signals():
+    """While training: SIGINT or SIGTERM asks it to stop after the current update; a second one stops at once."""
+    stop = types.SimpleNamespace(requested=None)
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signal handlers can only be set in the main thread
+        return
+
+    def handler(signum, frame):
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = signal.Signals(signum).name
+        logger.warning("%s: stopping after this update (again to stop at once)", stop.requested)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _interrupted(o, signame, state, save):
+    """Save the model and a checkpoint, then raise TrainingInterrupted saying how to resume."""
+    if not o["saveto"]:
+        raise TrainingInterrupted(
+            f"{signame}: training stopped at update {state['uidx']}; nothing was saved (saveto is empty)"
+        )
+    save(signame)
+    path = checkpoint_path(o["saveto"])
+    raise TrainingInterrupted(
+        f"{signame}: training stopped at update {state['uidx']} (epoch {state['eidx']}); the best "
+        f"parameters so far are in {o['saveto']}. Resume with: "
+        f"python -m lstm_sentiment.train --resume {shlex.quote(path)}"
+    )
+
+
+def _diverged(o, cost, state, best_p, history_errs):
     """Save the best parameters so far, if any, and raise TrainingDiverged."""
     saved = ""
     if o["saveto"] and best_p is not None:
-        save_model(o["saveto"], best_p, history_errs, o)
+        save_model(o["saveto"], best_p, history_errs, o, history_updates=state["history_updates"])
         saved = f"; the best parameters so far are saved in {o['saveto']}"
     raise TrainingDiverged(
-        f"bad cost detected: {cost} at update {uidx} (epoch {eidx}){saved}. "
+        f"bad cost detected: {cost} at update {state['uidx']} (epoch {state['eidx']}){saved}. "
         f"Try a smaller lrate, or another optimizer."
     )
 
@@ -347,6 +459,8 @@ def build_parser():
         "mode": "PyTensor mode to compile with, e.g. NUMBA or FAST_COMPILE "
         "(default: the C backend with BLAS)",
         "data_dir": "where datasets and caches go (default: $LSTM_SENTIMENT_DATA or ./data)",
+        "resume": "continue the run saved in this checkpoint (<saveto>.checkpoint.npz), with its "
+        "saved options; other flags are then ignored",
     }
     for name, default in defaults.items():
         flags = _flag_names(name)
@@ -374,6 +488,12 @@ def main(argv=None):
     except TrainingDiverged as e:
         logger.error("error: %s", e)
         return 1
+    except TrainingInterrupted as e:
+        logger.warning("%s", e)
+        return 130
+    except KeyboardInterrupt:
+        logger.warning("Stopped at once; the files on disk are the last complete ones")
+        return 130
     return 0
 
 

@@ -113,3 +113,36 @@ def real_preprocessed(real_imdb_archive, tmp_path_factory):
     from lstm_sentiment.imdb_preprocess import preprocess
 
     return preprocess(real_imdb_archive, out=str(tmp_path_factory.mktemp("real")))
+
+
+def word_task_reviews(seed, n_train=300, n_test=50):
+    """Raw reviews a correct model must learn: positive ones say "excellent", negative ones "terrible"."""
+    rng = numpy.random.RandomState(seed)
+    filler = "the a film movie was is and of to it this that plot actors story scene".split()
+
+    def review(label):
+        words = list(rng.choice(filler, size=rng.randint(4, 15)))
+        words.insert(rng.randint(len(words)), "excellent" if label == "pos" else "terrible")
+        return " ".join(words).capitalize() + "."
+
+    return {
+        (split, label): [review(label) for _ in range(n_train if split == "train" else n_test)]
+        for split in ("train", "test")
+        for label in ("pos", "neg")
+    }
+
+
+@pytest.fixture(scope="session")
+def word_model(tmp_path_factory):
+    """A model trained on the word task from raw reviews: (model path, data folder, reviews)."""
+    from lstm_sentiment.train import train_lstm
+
+    root = tmp_path_factory.mktemp("word")
+    reviews = word_task_reviews(0)
+    folder = make_acl_imdb(root, reviews)
+    saveto = str(root / "model" / "m.npz")
+    os.makedirs(os.path.dirname(saveto))
+    errors = train_lstm(dataset=str(folder), data_dir=str(root / "data"), saveto=saveto, dim_proj=16,
+                        n_words=40, max_epochs=15, validFreq=20, maxlen=0)
+    assert errors[2] < 0.1, errors
+    return saveto, str(root / "data"), reviews

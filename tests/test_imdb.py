@@ -133,7 +133,7 @@ def test_load_data_accepts_numpy_arrays(tmp_path):
 def test_load_data_on_the_real_reviews(real_imdb_pkl):
     numpy.random.seed(123)
     train, valid, test = load_data(real_imdb_pkl, n_words=10000, valid_portion=0.05, maxlen=100)
-    # DEVELOPERS.md: 2,108 training reviews are shorter than 100 tokens
+    # ../shared/data/README.md: 2,108 training reviews are shorter than 100 tokens
     assert (len(train[0]), len(valid[0]), len(test[0])) == (2003, 105, 25000)
     assert sum(test[1]) == 12500
     assert max(w for x in train[0] + test[0] for w in x) == 9999

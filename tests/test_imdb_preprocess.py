@@ -169,7 +169,7 @@ def test_the_real_archive_gives_the_expected_counts(real_preprocessed):
         dictionary = pickle.load(f)
     assert (len(train_x), len(test_x)) == (25000, 25000)
     assert sum(train_y) == sum(test_y) == 12500
-    # DEVELOPERS.md: one-process sacremoses 0.2.0 over the training reviews
+    # ../shared/data/README.md: one-process sacremoses 0.2.0 over the training reviews
     assert sum(map(len, train_x)) == 7113749
     assert len(dictionary) == 101744
     assert sum(len(x) < 100 for x in train_x) == 2108

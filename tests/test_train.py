@@ -40,10 +40,11 @@ def test_saved_model_has_the_tutorials_keys_and_history(trained):
     with numpy.load(saveto, allow_pickle=False) as f:
         assert set(f.files) == {
             "Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b",
-            "history_errs", "train_err", "valid_err", "test_err",
+            "history_errs", "history_updates", "early_stop", "train_err", "valid_err", "test_err",
         }
         history = f["history_errs"]
         assert history.ndim == 2 and history.shape[1] == 2 and len(history) >= 5
+        numpy.testing.assert_array_equal(f["history_updates"], 48 * numpy.arange(1, len(history) + 1))
         assert ((0 <= history) & (history <= 1)).all()
         numpy.testing.assert_allclose([f["train_err"], f["valid_err"], f["test_err"]], errors)
         # the saved parameters are the best ones: their valid error is the best in history
@@ -139,6 +140,13 @@ def test_diverging_cost_stops_with_a_clear_message(trained, marker_pkl, tmp_path
         (dict(optimizer="adam"), "optimizer: unknown optimizer 'adam'; choose one of sgd, adadelta, rmsprop"),
         (dict(saveto="/no/such/folder/m.npz"), "saveto: .*\\(/no/such/folder does not exist\\)"),
         (dict(reload_model="/no/such.npz"), "reload_model: '/no/such.npz' .* existing model file"),
+        (dict(max_epochs=0), "max_epochs: 0"),
+        (dict(patience=-1), "patience: -1"),
+        (dict(dispFreq=0), "dispFreq: 0"),
+        (dict(saveFreq=-2), "saveFreq: -2 .* or -1"),
+        (dict(valid_portion=0.0), "valid_portion: 0.0"),
+        (dict(decay_c=-0.5), "decay_c: -0.5"),
+        (dict(test_size=0), "test_size: 0 .* or -1"),
         (dict(maxlen=2), "maxlen: 2 leaves 0 training and 0 validation reviews"),
         (dict(test_size=5000), "test_size: 5000 is larger than the test set \\(200 reviews\\)"),
     ],
@@ -230,24 +238,6 @@ def test_command_line_reports_bad_input_without_a_traceback(tmp_path):
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 2
     assert "batch_size: 0 is not allowed" in out and "Traceback" not in out
-
-
-def test_ctrl_c_ends_training_and_saves_the_best_parameters(marker_pkl, tmp_path):
-    saveto = str(tmp_path / "m.npz")
-    proc = _cli(["--dataset", marker_pkl, "--saveto", saveto, "--max_epochs", "5000",
-                 *_small_flags(), "--dispFreq", "1", "--validFreq", "5"])
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if line.startswith("Train "):  # after a first validation
-            proc.send_signal(signal.SIGINT)
-            break
-    out = "".join(seen) + proc.communicate(timeout=300)[0]
-    assert proc.returncode == 0, out
-    assert "Training interrupted at update" in out
-    with numpy.load(saveto, allow_pickle=False) as f:
-        assert {"test_err", "history_errs", "Wemb"} <= set(f.files)
-        assert len(f["history_errs"]) >= 1
 
 
 def test_default_configuration_learns_the_real_reviews(real_preprocessed, tmp_path):

@@ -1,0 +1,209 @@
+"""Nothing lost: atomic files, exact resume, signals, SIGKILL at random moments, bad model files."""
+
+import json
+import os
+import random
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import numpy
+import pytest
+
+from lstm_sentiment.checkpoint import ModelFileError, atomic_write, load_checkpoint
+from lstm_sentiment.train import OptionError, train_lstm
+
+from conftest import marker_reviews, write_pkl
+
+FLAGS = ["--dim_proj=16", "--n_words=40", "--max_epochs=8", "--validFreq=20", "--saveFreq=10",
+         "--dispFreq=1", "--patience=100"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    return write_pkl(folder / "marker.pkl", marker_reviews(800, 0), marker_reviews(100, 1))
+
+
+def start(data, saveto, *extra):
+    """The training command in a float64 process, its log on a pipe."""
+    env = dict(os.environ, PYTENSOR_FLAGS="floatX=float64", PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "lstm_sentiment.train", "--dataset", data, "--saveto", str(saveto), *FLAGS, *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+
+
+def finish(proc, seen=""):
+    out = seen + proc.communicate(timeout=600)[0]
+    return proc.returncode, out
+
+
+def wait_for(proc, prefix):
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith(prefix):
+            return "".join(seen)
+    raise AssertionError("never saw " + prefix + ":\n" + "".join(seen))
+
+
+def wait_for_update(proc, target):
+    """Read the log until update ``target`` (or later) is reported."""
+    for line in proc.stdout:
+        if line.startswith("Epoch ") and int(line.split()[3]) >= target:
+            return
+    raise AssertionError(f"the run ended before update {target}")
+
+
+def contents(path):
+    with numpy.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def resume(path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, "-m", "lstm_sentiment.train", "--resume", str(path)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data, tmp_path_factory):
+    """The reference run, never interrupted: its final model file's contents."""
+    saveto = tmp_path_factory.mktemp("ref") / "ref.npz"
+    code, out = finish(start(data, saveto))
+    assert code == 0, out
+    assert not os.path.exists(f"{saveto}.checkpoint.npz")  # a finished run leaves nothing to resume
+    return contents(saveto)
+
+
+def assert_same_run(path, reference):
+    got = contents(path)
+    assert set(got) == set(reference)
+    for key in reference:
+        numpy.testing.assert_array_equal(got[key], reference[key], err_msg=key)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_saves_a_checkpoint_and_resuming_ends_bit_for_bit_as_the_uninterrupted_run(
+    data, tmp_path, uninterrupted, sig
+):
+    saveto = tmp_path / "m.npz"
+    proc = start(data, saveto)
+    seen = wait_for(proc, "Epoch 2 Update 105")  # mid-epoch, between validations and saves
+    proc.send_signal(sig)
+    code, out = finish(proc, seen)
+    assert code == 130, out
+    checkpoint = f"{saveto}.checkpoint.npz"
+    assert f"{sig.name}: training stopped at update" in out
+    assert f"Resume with: python -m lstm_sentiment.train --resume {checkpoint}" in out
+    assert {"Wemb", "history_errs"} <= set(contents(saveto))  # the best parameters so far
+    assert load_checkpoint(checkpoint).meta["why"] == sig.name
+
+    done = resume(checkpoint)
+    assert done.returncode == 0, done.stderr
+    assert "Resuming at epoch 2, update" in done.stderr
+    assert_same_run(saveto, uninterrupted)
+    assert not os.path.exists(checkpoint)
+
+
+def test_a_second_ctrl_c_stops_at_once_and_leaves_complete_files(data, tmp_path):
+    saveto = tmp_path / "m.npz"
+    proc = start(data, saveto)
+    seen = wait_for(proc, "Done")  # a first checkpoint is on disk
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    code, out = finish(proc, seen)
+    assert code == 130, out
+    assert "Traceback" not in out
+    contents(saveto)
+    load_checkpoint(f"{saveto}.checkpoint.npz")
+
+
+def test_sigkill_at_random_moments_never_tears_a_file_and_resuming_completes_the_run(
+    data, tmp_path, uninterrupted
+):
+    rng = random.Random(20261128)
+    for attempt in range(3):
+        saveto = tmp_path / f"kill{attempt}.npz"
+        proc = start(data, saveto)
+        wait_for_update(proc, rng.randint(11, 360))  # after the first save, before the end (384)
+        time.sleep(rng.uniform(0.0, 0.05))
+        proc.kill()
+        proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGKILL
+
+        contents(saveto)  # each file on disk loads completely
+        with open(f"{saveto}.json") as f:
+            json.load(f)
+        checkpoint = f"{saveto}.checkpoint.npz"
+        if os.path.exists(checkpoint):  # absent if the run had finished
+            load_checkpoint(checkpoint)
+            done = resume(checkpoint)
+            assert done.returncode == 0, done.stderr
+        assert_same_run(saveto, uninterrupted)
+    assert len(set(uninterrupted["history_errs"][:, 0])) > 2  # the run learned: a real test of equality
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"old complete file")
+    with pytest.raises(RuntimeError):
+        with atomic_write(str(path)) as f:
+            f.write(b"half of a new")
+            raise RuntimeError("disk full")
+    assert path.read_bytes() == b"old complete file"
+    assert os.listdir(tmp_path) == ["f.bin"]
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_write(str(tmp_path / "f.bin")) as f:
+            f.write(b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "f.bin").st_mode) == 0o644
+
+
+def test_a_corrupt_checkpoint_is_named(tmp_path):
+    bad = tmp_path / "m.npz.checkpoint.npz"
+    bad.write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(ModelFileError, match="m.npz.checkpoint.npz: not a readable checkpoint"):
+        train_lstm(resume=str(bad))
+    with pytest.raises(ModelFileError, match="missing.npz: no such checkpoint"):
+        train_lstm(resume=str(tmp_path / "missing.npz"))
+
+
+def test_reload_model_of_another_shape_is_refused_before_any_work(data, tmp_path):
+    model = tmp_path / "m.npz"
+    d = 8
+    numpy.savez(model, Wemb=numpy.zeros((40, d)), lstm_W=numpy.zeros((d, 4 * d)), lstm_U=numpy.zeros((d, 4 * d)),
+                lstm_b=numpy.zeros(4 * d), U=numpy.zeros((d, 2)), b=numpy.zeros(2))
+    with pytest.raises(ModelFileError, match=r"'Wemb' has shape \(40, 8\), but dim_proj=16 and n_words=40 need \(40, 16\)"):
+        train_lstm(dataset="/nonexistent.pkl", reload_model=str(model), dim_proj=16, n_words=40)
+    with pytest.raises(ModelFileError, match=r"n_words=50 need \(50, 8\)"):
+        train_lstm(dataset="/nonexistent.pkl", reload_model=str(model), dim_proj=8, n_words=50)
+    numpy.savez(model, Wemb=numpy.zeros((40, d)))
+    with pytest.raises(ModelFileError, match="parameters lstm_W, lstm_U, lstm_b, U, b are not in the archive"):
+        train_lstm(dataset="/nonexistent.pkl", reload_model=str(model), dim_proj=8, n_words=40)
+    model.write_bytes(b"truncated")
+    with pytest.raises(ModelFileError, match="m.npz: not a readable npz model file"):
+        train_lstm(dataset="/nonexistent.pkl", reload_model=str(model), dim_proj=8, n_words=40)
+
+
+def test_a_saveto_folder_that_cannot_be_written_is_refused(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root): the check cannot fail here")
+        with pytest.raises(OptionError, match="saveto: .* not writable|is not\\)"):
+            train_lstm(saveto=str(folder / "m.npz"))
+    finally:
+        folder.chmod(0o700)
