@@ -38,15 +38,20 @@ def marker_pkl(tmp_path):
     return write_pkl(tmp_path / "marker.pkl", marker_reviews(800, 0), marker_reviews(200, 1))
 
 
+def real_file(variable, what):
+    """The path in $``variable`` (set by .ci/run); skips the test, saying why, when it is unset."""
+    path = os.environ.get(variable)
+    if not path:
+        pytest.skip(f"{variable} is unset: no real {what} on this machine")
+    if not os.path.isfile(path):
+        pytest.fail(f"{variable}={path} is not a file")
+    return path
+
+
 @pytest.fixture(scope="session")
 def real_imdb_pkl():
-    """The real reviews in the tutorial's format: $LSTM_SENTIMENT_IMDB_PKL, set by .ci/run."""
-    path = os.environ.get("LSTM_SENTIMENT_IMDB_PKL")
-    if not path:
-        pytest.skip("LSTM_SENTIMENT_IMDB_PKL is unset: no real imdb.pkl(.gz) on this machine")
-    if not os.path.isfile(path):
-        pytest.fail(f"LSTM_SENTIMENT_IMDB_PKL={path} is not a file")
-    return path
+    """The real reviews in the tutorial's format."""
+    return real_file("LSTM_SENTIMENT_IMDB_PKL", "imdb.pkl(.gz)")
 
 
 # A few reviews as the real dataset has them: one line, HTML breaks, quotes, ampersands.
@@ -98,13 +103,8 @@ def acl_archive(tmp_path, acl_imdb):
 
 @pytest.fixture(scope="session")
 def real_imdb_archive():
-    """The real archive: $LSTM_SENTIMENT_IMDB_ARCHIVE, set by .ci/run."""
-    path = os.environ.get("LSTM_SENTIMENT_IMDB_ARCHIVE")
-    if not path:
-        pytest.skip("LSTM_SENTIMENT_IMDB_ARCHIVE is unset: no real aclImdb_v1.tar.gz on this machine")
-    if not os.path.isfile(path):
-        pytest.fail(f"LSTM_SENTIMENT_IMDB_ARCHIVE={path} is not a file")
-    return path
+    """The real archive, aclImdb_v1.tar.gz."""
+    return real_file("LSTM_SENTIMENT_IMDB_ARCHIVE", "aclImdb_v1.tar.gz")
 
 
 @pytest.fixture(scope="session")
