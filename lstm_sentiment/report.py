@@ -104,8 +104,9 @@ def plot(path, out):
     ax.grid(alpha=0.3)
     ax.legend()
     if options:
-        keys = ("dim_proj", "optimizer", "batch_size", "maxlen", "n_words", "use_dropout")
-        ax.set_title("LSTM: " + ", ".join(f"{k}={options.get(k)}" for k in keys), fontsize=10)
+        lines = [("dim_proj", "optimizer", "batch_size"), ("maxlen", "n_words", "use_dropout")]
+        title = "\n".join(", ".join(f"{k}={options.get(k)}" for k in keys) for keys in lines)
+        ax.set_title("LSTM: " + title, fontsize=10)
     else:
         ax.set_title(f"LSTM: {path} (options not saved)", fontsize=10)
     fig.tight_layout()
