@@ -12,7 +12,7 @@ from lstm_sentiment import imdb_preprocess
 from lstm_sentiment.imdb import DataError, load_data
 from lstm_sentiment.imdb_preprocess import MosesTokenizer, build_dict, grab_data, preprocess, tokenize_review
 
-from conftest import REVIEWS, make_acl_imdb, make_archive
+from conftest import REVIEWS, make_acl_imdb
 
 
 def read_outputs(out):
