@@ -13,7 +13,6 @@ import os
 import sys
 
 import numpy
-from pytensor import config
 
 from .checkpoint import ModelFileError, dictionary_path, options_path
 from .imdb import DataError, prepare_data, read_pickles
@@ -32,9 +31,8 @@ class Model:
         rng_state = numpy.random.get_state()  # init_params draws values that load_params replaces
         params = load_params(path, init_params(options))
         numpy.random.set_state(rng_state)
-        with config.change_flags(floatX=str(params["Wemb"].dtype)):
-            self.tparams = init_tparams(params)
-            use_noise, _, _, _, self.f_pred_prob, _, _ = build_model(self.tparams, options)
+        self.tparams = init_tparams(params)
+        use_noise, _, _, _, self.f_pred_prob, _, _ = build_model(self.tparams, options)
         use_noise.set_value(0.0)
 
     def word_ids(self, text):
