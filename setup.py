@@ -8,6 +8,7 @@ setup(
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
     packages=find_packages(include=["lstm_sentiment", "lstm_sentiment.*"]),
+    package_data={"lstm_sentiment": ["kernel.c"]},  # compiled at first use (kernel.py)
     python_requires=">=3.10",
     install_requires=[
         "numpy",

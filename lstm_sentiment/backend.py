@@ -1,41 +1,22 @@
-"""PyTensor defaults for this package: the C backend, float32 and a working BLAS.
+"""PyTensor defaults for this package: float32, a working BLAS and a fast linker.
 
 pip-installed PyTensor 3 compiles with its Numba backend and, finding no BLAS it
 recognises, falls back to NumPy for dot products; both are many times slower
-than the C backend linked to a BLAS on this model. ``configure`` sets the fast
-defaults, and any value the user gave in ``PYTENSOR_FLAGS`` or ``~/.pytensorrc``
+than this model needs. The model's heavy work runs in the compiled kernel
+(``kernel.py``), so PyTensor runs the rest with Python thunks (``KERNEL_MODE``:
+linker ``py``, which compiles in a second, and no elementwise fusion, since
+NumPy then runs each elementwise op). Without the kernel, the scan graph runs on the C
+backend (``cvm``) linked to MKL. ``configure`` runs when this module is first
+imported; any value the user gave in ``PYTENSOR_FLAGS`` or ``~/.pytensorrc``
 still wins.
 """
 
-import importlib.metadata
-import os
-
 import pytensor
+from pytensor import config  # noqa: F401  (the configured settings, for imdb.prepare_data)
+from pytensor.compile.mode import Mode
 
-
-def mkl_ldflags():
-    """Link flags for the MKL of PyPI's ``mkl`` wheel, or None when it is absent.
-
-    The wheel ships ``libmkl_rt.so.3`` without the unversioned ``libmkl_rt.so``
-    that PyTensor's own search looks for, so it is named exactly (``-l:``);
-    ``-liomp5`` is its OpenMP runtime, as in PyTensor's own MKL link line.
-    PyTensor adds an rpath for the ``-L`` folder, so no ``LD_LIBRARY_PATH`` is
-    needed.
-    """
-    try:
-        files = importlib.metadata.files("mkl") or []
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for f in files:
-        if f.name.startswith("libmkl_rt.so."):
-            path = os.path.realpath(f.locate())
-            if os.path.exists(path):
-                libdir = os.path.dirname(path)
-                flags = f"-L{libdir} -l:{f.name}"
-                if os.path.exists(os.path.join(libdir, "libiomp5.so")):
-                    flags += " -liomp5"
-                return flags + " -lpthread"
-    return None
+from . import kernel
+from .kernel import mkl_ldflags
 
 
 def user_has_set(key):
@@ -47,15 +28,25 @@ def user_has_set(key):
     return not vars(type(pytensor.config))[key].is_default
 
 
+# Python thunks around the kernel; no fusion, whose Composite ops only C runs fast.
+KERNEL_MODE = Mode(linker="py", optimizer="fast_run").excluding("fusion", "cxx_only")
+
+
 def configure():
     """Apply the package's PyTensor defaults wherever the user set nothing."""
     config = pytensor.config
     if not user_has_set("floatX"):
         config.floatX = "float32"
-    if not (user_has_set("linker") or user_has_set("mode")):
-        config.linker = "cvm"
     if not user_has_set("blas__ldflags"):
         flags = mkl_ldflags()
         if flags:
             config.blas__ldflags = flags
+    if not (user_has_set("linker") or user_has_set("mode")):
+        if kernel.load() is not None:
+            config.mode = KERNEL_MODE
+        else:
+            config.linker = "cvm"
+
+
+configure()
 

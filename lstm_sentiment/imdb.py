@@ -11,7 +11,6 @@ import pickle
 import re
 
 import numpy
-from pytensor import config
 
 
 class DataError(ValueError):
@@ -68,6 +67,8 @@ def prepare_data(seqs, labels, maxlen=None):
         if not kept:
             return None, None, None
         seqs, labels, lengths = (list(column) for column in zip(*kept))
+
+    from .backend import config  # the package's floatX; imported here so that loading data needs no PyTensor
 
     n_samples = len(seqs)
     maxlen = numpy.max(lengths)

@@ -18,7 +18,9 @@ from pytensor.tensor.random.op import RNGConsumerOp
 from pytensor.tensor.random.variable import shared_rng
 from pytensor.tensor.special import softmax
 
+from . import backend, kernel  # noqa: F401  (backend: the package's PyTensor defaults)
 from .checkpoint import ModelFileError
+from .fused import lstm_fused
 
 
 def numpy_floatX(data):
@@ -166,7 +168,12 @@ def param_init_lstm(options, params, prefix="lstm"):
 
 
 def lstm_layer(tparams, state_below, options, prefix="lstm", mask=None):
-    """Run the LSTM over time; where ``mask`` is 0, h and c carry over unchanged."""
+    """Run the LSTM over time; where ``mask`` is 0, h and c carry over unchanged.
+
+    The time loop is ``_step`` in a ``scan``; unless ``options["fused"]`` is
+    False, the same loop runs as one compiled kernel instead (``fused.py``),
+    which is many times faster.
+    """
     nsteps = state_below.shape[0]
     if state_below.ndim == 3:
         n_samples = state_below.shape[1]
@@ -196,6 +203,9 @@ def lstm_layer(tparams, state_below, options, prefix="lstm", mask=None):
         h = m_[:, None] * h + (1.0 - m_)[:, None] * h_
 
         return h, c
+
+    if options.get("fused", True) and kernel.load() is not None:
+        return lstm_fused(state_below, mask, *(tparams[_p(prefix, k)] for k in "WbU"))
 
     state_below = tensor.dot(state_below, tparams[_p(prefix, "W")]) + tparams[_p(prefix, "b")]
 

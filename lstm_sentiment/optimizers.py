@@ -10,6 +10,8 @@ import numpy
 import pytensor
 import pytensor.tensor as tensor
 
+from . import kernel
+from .fused import Adadelta
 from .lstm import rng_updates
 
 
@@ -45,6 +47,8 @@ def adadelta(lr, tparams, grads, x, mask, y, cost):
     running_grads2 = _zeros_like(tparams, "rgrad2")
 
     zgup = list(zip(zipped_grads, grads))
+    if kernel.load() is not None:
+        return _adadelta_fused(tparams, zipped_grads, running_up2, running_grads2, x, mask, y, cost, zgup)
     rg2up = [(rg2, 0.95 * rg2 + 0.05 * (g**2)) for rg2, g in zip(running_grads2, grads)]
 
     f_grad_shared = pytensor.function(
@@ -62,6 +66,24 @@ def adadelta(lr, tparams, grads, x, mask, y, cost):
         [lr], [], updates=ru2up + param_up, on_unused_input="ignore", name="adadelta_f_update"
     )
 
+    return f_grad_shared, f_update
+
+
+def _adadelta_fused(tparams, zipped_grads, running_up2, running_grads2, x, mask, y, cost, zgup):
+    """ADADELTA with its step fused into one pass per parameter (``fused.Adadelta``).
+
+    The same updates; only the running average of squared gradients moves
+    from ``f_grad_shared`` into ``f_update``, into the same pass as the rest.
+    """
+    f_grad_shared = pytensor.function(
+        [x, mask, y], cost, updates=zgup + rng_updates(cost), name="adadelta_f_grad_shared"
+    )
+    updates = []
+    for p, zg, ru2, rg2 in zip(tparams.values(), zipped_grads, running_up2, running_grads2):
+        updates += zip((p, ru2, rg2), Adadelta()(p, zg, ru2, rg2))
+    f_update = pytensor.function(
+        [tensor.scalar("lr")], [], updates=updates, on_unused_input="ignore", name="adadelta_f_update"
+    )
     return f_grad_shared, f_update
 
 

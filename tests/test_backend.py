@@ -1,4 +1,4 @@
-"""The package's PyTensor defaults: C backend, float32, a BLAS from pip; user flags win."""
+"""The package's PyTensor defaults: float32, a BLAS from pip, the kernel's mode; user flags win."""
 
 import importlib.metadata
 import json
@@ -8,12 +8,13 @@ import sys
 
 import pytest
 
-from lstm_sentiment import backend
+from lstm_sentiment import kernel
 
 PROBE = """
 import json, warnings
 warnings.simplefilter("error")  # "could not link to a BLAS" would fail here
-import lstm_sentiment, numpy, pytensor, pytensor.tensor as pt
+import lstm_sentiment.lstm, numpy, pytensor, pytensor.tensor as pt
+from pytensor.compile.mode import get_default_mode
 x, y = pt.matrix("x"), pt.matrix("y")
 f = pytensor.function([x, y], pt.dot(x, y))
 a = numpy.random.rand(64, 32).astype(pytensor.config.floatX)
@@ -24,6 +25,8 @@ print(json.dumps({
     "floatX": pytensor.config.floatX,
     "linker": pytensor.config.linker,
     "mode": str(pytensor.config.mode),
+    "default_linker": type(get_default_mode().linker).__name__,
+    "kernel": lstm_sentiment.kernel.why_unavailable(),
     "ldflags": pytensor.config.blas__ldflags,
     "ops": [type(n.op).__name__ for n in f.maker.fgraph.toposort()],
     "correct": bool(numpy.allclose(f(a, b), a @ b, rtol=1e-4)),
@@ -50,25 +53,33 @@ def has_mkl_wheel():
     return True
 
 
-def test_defaults_are_the_c_backend_float32_and_blas(tmp_path):
+def test_defaults_are_float32_blas_and_the_kernels_mode(tmp_path):
     got = probe(tmp_path)
     assert got["floatX"] == "float32"
-    assert got["linker"] == "cvm"
-    assert got["ldflags"], "no BLAS: PyTensor would fall back to slow NumPy dot products"
+    assert got["ldflags"], "no BLAS: PyTensor's C backend would fall back to slow NumPy dot products"
     assert got["correct"]
-    assert "Dot22" in got["ops"]  # the C BLAS op, not the NumPy fallback
+    assert "Dot22" in got["ops"]
+    assert got["kernel"] is None, f"the LSTM kernel is unavailable: {got['kernel']}"
+    assert got["default_linker"] == "PerformLinker"  # Python thunks around the kernel
+
+
+def test_without_a_compiler_there_is_no_kernel_and_the_c_backend_is_chosen(tmp_path):
+    got = probe(tmp_path, PYTENSOR_FLAGS="cxx=")
+    assert "no C compiler" in got["kernel"]
+    assert got["linker"] == "cvm" and got["default_linker"] != "PerformLinker"
 
 
 @pytest.mark.skipif(not has_mkl_wheel(), reason="PyPI's mkl wheel is not installed on this platform")
 def test_the_mkl_wheel_is_linked_and_loaded_without_system_libraries(tmp_path):
     got = probe(tmp_path)
     assert "-l:libmkl_rt.so." in got["ldflags"]
-    assert got["mkl_loaded"], "the compiled dot product did not load MKL"
+    assert got["mkl_loaded"], "the kernel did not load MKL"
 
 
 def test_user_flags_win(tmp_path):
-    got = probe(tmp_path, PYTENSOR_FLAGS="floatX=float64,linker=py,blas__ldflags=")
-    assert (got["floatX"], got["linker"], got["ldflags"]) == ("float64", "py", "")
+    got = probe(tmp_path, PYTENSOR_FLAGS="floatX=float64,linker=cvm,blas__ldflags=")
+    assert (got["floatX"], got["linker"], got["ldflags"]) == ("float64", "cvm", "")
+    assert got["mode"] == "Mode" and got["default_linker"] == "VMLinker"  # theirs, not the kernel's
 
 
 def test_user_pytensorrc_wins(tmp_path):
@@ -77,7 +88,6 @@ def test_user_pytensorrc_wins(tmp_path):
     got = probe(tmp_path, PYTENSORRC=str(rc))
     assert got["floatX"] == "float64"
     assert got["mode"] == "FAST_COMPILE"
-    assert got["linker"] != "cvm"  # a chosen mode is not overridden through the linker
 
 
 def test_mkl_ldflags_without_the_wheel_leaves_pytensor_to_search(monkeypatch):
@@ -85,4 +95,4 @@ def test_mkl_ldflags_without_the_wheel_leaves_pytensor_to_search(monkeypatch):
         raise importlib.metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(importlib.metadata, "files", missing)
-    assert backend.mkl_ldflags() is None
+    assert kernel.mkl_ldflags() is None

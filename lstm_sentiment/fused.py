@@ -1,0 +1,231 @@
+"""``lstm_layer``'s scan as one PyTensor Op, computed by the compiled kernel.
+
+``lstm_fused(emb, mask, W, b, U)`` gives the same hidden states as
+``lstm.lstm_layer``'s input projection and scan over ``_step``, and its
+gradient is theirs: one call into C per minibatch instead of a loop of
+small ops, with the time loop's products on the active rows only and the
+sums over time done as single large products. ``Adadelta`` is the
+optimizer's step, fused the same way. The tests check both against the
+plain graphs.
+"""
+
+import numpy
+import pytensor.tensor as tensor
+from pytensor.gradient import DisconnectedType, grad_undefined
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.compile import optdb
+from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
+from pytensor.tensor.basic import Alloc, get_underlying_scalar_constant_value
+from pytensor.tensor.exceptions import NotScalarConstantError
+from pytensor.tensor.rewriting.basic import register_specialize
+from pytensor.tensor.subtensor import AdvancedIncSubtensor1
+
+from . import kernel
+
+
+def _contiguous(*arrays):
+    return [numpy.ascontiguousarray(a) for a in arrays]
+
+
+class LSTM(Op):
+    """(emb, mask, W, b, U) -> h, and with ``keep`` also c and the activated gates.
+
+    ``emb`` is the (T, B, D) input, ``mask`` the (T, B) mask, ``W`` and ``U``
+    the (D, 4D) input and recurrent weights and ``b`` the (4D,) bias. The
+    gradient needs ``c`` and the gates; when nothing differentiates through
+    the node, a rewrite swaps it for the ``keep=False`` version, which stores
+    neither and projects the input a few steps at a time.
+    """
+
+    __props__ = ("keep",)
+
+    def __init__(self, keep=True):
+        self.keep = keep
+
+    def make_node(self, emb, mask, W, b, U):
+        emb, W, b, U = map(tensor.as_tensor_variable, (emb, W, b, U))
+        mask = tensor.cast(tensor.as_tensor_variable(mask), emb.dtype)
+        if (emb.ndim, mask.ndim, W.ndim, b.ndim, U.ndim) != (3, 2, 2, 1, 2) or any(
+            v.dtype != emb.dtype for v in (W, b, U)
+        ):
+            raise TypeError("LSTM needs emb (T, B, D), mask (T, B), W, U (D, 4D) and b (4D) of one dtype")
+        h = tensor.tensor(dtype=emb.dtype, shape=(None, None, None))
+        outputs = [h, h.type(), h.type()] if self.keep else [h]
+        return Apply(self, [emb, mask, W, b, U], outputs)
+
+    def perform(self, node, inputs, output_storage):
+        emb, mask, W, b, U = _contiguous(*inputs)
+        T, B, D = emb.shape
+        if mask.shape != (T, B) or W.shape != (D, 4 * D) or U.shape != (D, 4 * D) or b.shape != (4 * D,):
+            raise ValueError(
+                f"LSTM: shapes do not fit: emb {emb.shape}, mask {mask.shape}, W {W.shape}, "
+                f"b {b.shape}, U {U.shape}"
+            )
+        h = numpy.empty((T, B, D), dtype=emb.dtype)
+        c = numpy.empty_like(h)
+        gates = numpy.empty((T, B, 4 * D), dtype=emb.dtype) if self.keep else None
+        forward = getattr(kernel.load(), f"lstm_forward_{kernel.suffix(emb.dtype)}")
+        if forward(T, B, D, *map(kernel.address, (emb, mask, W, b, U, h, c)),
+                   kernel.address(gates) if self.keep else None):
+            raise MemoryError("LSTM: the kernel could not allocate its buffers")
+        output_storage[0][0] = h
+        if self.keep:
+            output_storage[1][0] = c
+            output_storage[2][0] = gates
+
+    def infer_shape(self, fgraph, node, shapes):
+        (T, B, D), _, (_, G), _, _ = shapes
+        return [(T, B, D), (T, B, D), (T, B, G)] if self.keep else [(T, B, D)]
+
+    def pullback(self, inputs, outputs, output_grads):
+        emb, mask, W, b, U = inputs
+        if not self.keep:
+            raise NotImplementedError("LSTM(keep=False) has no gradient; differentiate LSTM()")
+        if any(not isinstance(g.type, DisconnectedType) for g in output_grads[1:]):
+            raise NotImplementedError("LSTM: only h can be differentiated, not c or the gates")
+        h, c, gates = outputs
+        dh = output_grads[0]
+        if isinstance(dh.type, DisconnectedType):
+            dh = tensor.zeros_like(h)
+        demb, dW, db, dU = LSTMGrad()(emb, mask, W, U, h, c, gates, dh)
+        return [demb, grad_undefined(self, 1, mask), dW, db, dU]
+
+
+class LSTMGrad(Op):
+    """(emb, mask, W, U, h, c, gates, dh) -> the gradients of the cost for emb, W, b and U."""
+
+    __props__ = ()
+
+    def make_node(self, emb, mask, W, U, h, c, gates, dh):
+        inputs = [tensor.as_tensor_variable(v) for v in (emb, mask, W, U, h, c, gates, dh)]
+        emb, W = inputs[0], inputs[2]
+        b = tensor.tensor(dtype=emb.dtype, shape=(None,))
+        return Apply(self, inputs, [emb.type(), W.type(), b, W.type()])
+
+    def perform(self, node, inputs, output_storage):
+        emb, mask, W, U, h, c, gates, dh = _contiguous(*inputs)
+        T, B, D = h.shape
+        demb, dW, db, dU = (numpy.empty_like(emb), numpy.empty_like(W),
+                            numpy.empty(4 * D, dtype=W.dtype), numpy.empty_like(U))
+        backward = getattr(kernel.load(), f"lstm_backward_{kernel.suffix(h.dtype)}")
+        arrays = (emb, mask, W, U, h, c, gates, dh, demb, dW, db, dU)
+        if backward(T, B, D, *map(kernel.address, arrays)):
+            raise MemoryError("LSTM: the kernel could not allocate its buffers")
+        for storage, value in zip(output_storage, (demb, dW, db, dU)):
+            storage[0] = value
+
+    def infer_shape(self, fgraph, node, shapes):
+        emb, _, W, U = shapes[:4]
+        return [emb, W, (W[1],), U]
+
+
+class Adadelta(Op):
+    """(p, g, ru2, rg2) -> p, ru2 and rg2 after one ADADELTA step.
+
+    The step of ``optimizers.adadelta`` in one pass over memory, instead of
+    a dozen over each parameter. Graphs are built with the copying version;
+    a rewrite makes it work in place where the values are being updated.
+    """
+
+    __props__ = ("inplace",)
+
+    def __init__(self, inplace=False):
+        self.inplace = inplace
+        if inplace:
+            self.destroy_map = {0: [0], 1: [2], 2: [3]}
+
+    def make_node(self, p, g, ru2, rg2):
+        inputs = [tensor.as_tensor_variable(v) for v in (p, g, ru2, rg2)]
+        if any(v.type != inputs[0].type for v in inputs[1:]):
+            raise TypeError("Adadelta: p, g, ru2 and rg2 must have one type")
+        return Apply(self, inputs, [p.type() for p in (inputs[0], inputs[2], inputs[3])])
+
+    def perform(self, node, inputs, output_storage):
+        p, g, ru2, rg2 = inputs
+        g = numpy.ascontiguousarray(g)
+        if not (self.inplace and all(a.flags.c_contiguous and a.flags.writeable for a in (p, ru2, rg2))):
+            p, ru2, rg2 = (numpy.array(a) for a in (p, ru2, rg2))
+        step = getattr(kernel.load(), f"adadelta_{kernel.suffix(p.dtype)}")
+        step(p.size, *map(kernel.address, (p, g, ru2, rg2)))
+        for storage, value in zip(output_storage, (p, ru2, rg2)):
+            storage[0] = value
+
+    def infer_shape(self, fgraph, node, shapes):
+        return [shapes[0], shapes[2], shapes[3]]
+
+
+class ScatterAdd(Op):
+    """(y, idx, n, D) -> zeros((n, D)) with the rows of y added at rows idx.
+
+    The gradient of the embedding lookup ``Wemb[x.flatten()]``, which
+    PyTensor writes as an increment of a zero matrix; a rewrite puts this
+    one in its place.
+    """
+
+    __props__ = ()
+
+    def make_node(self, y, idx, n, D):
+        y, idx = tensor.as_tensor_variable(y), tensor.as_tensor_variable(idx)
+        n, D = (tensor.as_tensor_variable(v).astype("int64") for v in (n, D))
+        return Apply(self, [y, idx, n, D], [tensor.matrix(dtype=y.dtype)])
+
+    def perform(self, node, inputs, output_storage):
+        y, idx, n, D = inputs
+        y = numpy.ascontiguousarray(y)
+        idx = numpy.ascontiguousarray(idx, dtype="int64")
+        if y.shape != (len(idx), D):
+            raise ValueError(f"ScatterAdd: {y.shape[0]} rows of {y.shape[1:]} for {len(idx)} indices into width {D}")
+        out = numpy.empty((n, D), dtype=y.dtype)
+        add = getattr(kernel.load(), f"scatter_add_{kernel.suffix(y.dtype)}")
+        if add(n, D, len(idx), *map(kernel.address, (y, idx, out))):
+            raise IndexError(f"ScatterAdd: an index is out of bounds for {n} rows")
+        output_storage[0][0] = out
+
+    def infer_shape(self, fgraph, node, shapes):
+        return [(node.inputs[2], node.inputs[3])]
+
+
+def lstm_fused(emb, mask, W, b, U):
+    """The hidden states h (T, B, D) of the LSTM over ``emb``, as lstm_layer's scan gives them."""
+    return LSTM()(emb, mask, W, b, U)[0]
+
+
+@node_rewriter([Adadelta])
+def local_adadelta_inplace(fgraph, node):
+    if not node.op.inplace:
+        return Adadelta(inplace=True)(*node.inputs)
+    return None
+
+
+optdb.register(
+    "adadelta_inplace", dfs_rewriter(local_adadelta_inplace), "fast_run", "inplace", position=50.3
+)
+
+
+@register_specialize
+@node_rewriter([AdvancedIncSubtensor1])
+def local_scatter_add(fgraph, node):
+    """An increment of zeros at rows (an embedding's gradient) -> ScatterAdd, when the kernel is there."""
+    x, y, idx = node.inputs
+    if node.op.set_instead_of_inc or x.ndim != 2 or y.ndim != 2 or x.dtype != y.dtype:
+        return None
+    if x.dtype not in ("float32", "float64") or kernel.load() is None:
+        return None
+    if not (x.owner and isinstance(x.owner.op, Alloc) and len(x.owner.inputs) == 3):
+        return None
+    try:
+        if get_underlying_scalar_constant_value(x.owner.inputs[0]) != 0:
+            return None
+    except NotScalarConstantError:
+        return None
+    return [ScatterAdd()(y, idx, *x.owner.inputs[1:])]
+
+
+@register_specialize
+@node_rewriter([LSTM])
+def local_lstm_forward_only(fgraph, node):
+    """Where c and the gates are not used (no gradient), compute h alone and store neither."""
+    if node.op.keep and not any(fgraph.clients[out] for out in node.outputs[1:]):
+        return {node.outputs[0]: LSTM(keep=False)(*node.inputs)}
+    return None

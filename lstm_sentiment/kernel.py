@@ -1,0 +1,139 @@
+"""The compiled LSTM kernel (``kernel.c``): built on first use, cached, loaded with ctypes.
+
+It is compiled once per source, compiler flags and BLAS into PyTensor's
+compile directory, beside PyTensor's own modules, so clearing that cache
+clears it too. ``load()`` returns None, and the model falls back to the
+plain ``scan`` graph, when no C compiler or no BLAS that it can link is
+available; ``why_unavailable()`` says why.
+"""
+
+import ctypes
+import functools
+import hashlib
+import importlib.metadata
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy
+import pytensor
+
+from .logs import logger
+
+SOURCE = Path(__file__).with_name("kernel.c")
+CFLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-std=c99"]
+
+_failure = None
+
+
+def mkl_ldflags():
+    """Link flags for the MKL of PyPI's ``mkl`` wheel, or None when it is absent.
+
+    The wheel ships ``libmkl_rt.so.3`` without the unversioned ``libmkl_rt.so``
+    that PyTensor's own search looks for, so it is named exactly (``-l:``);
+    ``-liomp5`` is its OpenMP runtime, as in PyTensor's own MKL link line.
+    PyTensor adds an rpath for the ``-L`` folder, so no ``LD_LIBRARY_PATH`` is
+    needed.
+    """
+    try:
+        files = importlib.metadata.files("mkl") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if f.name.startswith("libmkl_rt.so."):
+            path = os.path.realpath(f.locate())
+            if os.path.exists(path):
+                libdir = os.path.dirname(path)
+                flags = f"-L{libdir} -l:{f.name}"
+                if os.path.exists(os.path.join(libdir, "libiomp5.so")):
+                    flags += " -liomp5"
+                return flags + " -lpthread"
+    return None
+
+
+def library_path(flags):
+    """Where the library built from the current source with ``flags`` is cached."""
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:16]
+    return Path(pytensor.config.compiledir) / f"lstm_sentiment_kernel_{key}.so"
+
+
+def compile_library(flags, path):
+    """Compile ``kernel.c`` into ``path``, atomically: a half-written library is never loaded."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".kernel-", suffix=".so", dir=path.parent)
+    os.close(fd)
+    try:
+        command = [pytensor.config.cxx or "gcc", "-x", "c", str(SOURCE), "-o", tmp, *flags]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode:
+            raise OSError(f"{' '.join(command)} failed:\n{result.stderr.strip()}")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _declare(lib):
+    ptr, i = ctypes.c_void_p, ctypes.c_int
+    for suffix in ("f32", "f64"):
+        getattr(lib, f"lstm_forward_{suffix}").argtypes = [i, i, i] + [ptr] * 8
+        getattr(lib, f"lstm_backward_{suffix}").argtypes = [i, i, i] + [ptr] * 12
+        getattr(lib, f"adadelta_{suffix}").argtypes = [ctypes.c_long] + [ptr] * 4
+        getattr(lib, f"adadelta_{suffix}").restype = None
+        getattr(lib, f"scatter_add_{suffix}").argtypes = [ctypes.c_longlong, i, ctypes.c_longlong] + [ptr] * 3
+    lib.lstm_set_threads.argtypes = [i]
+    return lib
+
+
+def has_libmvec():
+    """Whether glibc's vector maths library has the functions the kernel uses (x86-64, glibc >= 2.35)."""
+    libc, version = platform.libc_ver()
+    if libc != "glibc" or platform.machine() != "x86_64":
+        return False
+    return tuple(int(v) for v in version.split(".")[:2]) >= (2, 35)
+
+
+@functools.cache
+def load():
+    """The kernel library, compiled if needed, or None when it cannot be built."""
+    global _failure
+    blas = mkl_ldflags()
+    if blas is None:
+        _failure = "the mkl package (PyPI's MKL, which the kernel links to) is not installed"
+        return None
+    if not pytensor.config.cxx:
+        _failure = "PyTensor found no C compiler (its cxx setting is empty)"
+        return None
+    libdir = blas.split()[0][2:]
+    flags = [*CFLAGS, *blas.split(), f"-Wl,-rpath,{libdir}", "-lm"]
+    if has_libmvec():
+        flags += ["-DLSTM_USE_MVEC", "-lmvec"]
+    path = library_path(flags)
+    try:
+        if not path.exists():
+            logger.debug("Compiling the LSTM kernel into %s", path)
+            compile_library(flags, path)
+        return _declare(ctypes.CDLL(str(path)))
+    except OSError as e:
+        _failure = f"the LSTM kernel could not be built or loaded: {e}"
+        logger.warning("%s; using the scan graph instead", _failure)
+        return None
+
+
+def why_unavailable():
+    """Why ``load()`` returned None (None when it did not)."""
+    load()
+    return _failure
+
+
+def address(array):
+    """The data pointer of a C-contiguous array, for a ctypes call."""
+    assert array.flags.c_contiguous
+    return array.ctypes.data
+
+
+def suffix(dtype):
+    """The kernel's name suffix for ``dtype``: f32 or f64."""
+    return {numpy.dtype("float32"): "f32", numpy.dtype("float64"): "f64"}[numpy.dtype(dtype)]

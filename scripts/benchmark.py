@@ -1,0 +1,246 @@
+"""This package against PyTorch on the tutorial's default model, side by side.
+
+    python scripts/benchmark.py --data ../shared/data/imdb.pkl.gz [--repeat 3] [--json out.json]
+
+Both sides train the same model (embedding, LSTM, mean over the real steps,
+dropout 0.5, linear + softmax, ADADELTA with rho 0.95 and eps 1e-6) in the
+default configuration (dim_proj 128, batch 16, maxlen 100, n_words 10000,
+float32) on the same reviews, and use the same number of threads. Every
+figure comes from a fresh process, and the two sides alternate (A B A B) so
+that the machine's drift hits both. Per repetition and side, one process
+measures the time from its start to the first update with an empty compile
+cache, and another measures, with a warm cache, the time to the first update,
+a training epoch, the evaluation of 500 and of all 25,000 test reviews (batch
+64) and the peak RSS. PyTorch compiles nothing, so both of its start-up rows
+are the same kind of run. Needs the ``bench`` extra (PyTorch).
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy
+
+OPTIONS = dict(dim_proj=128, n_words=10000, maxlen=100, batch_size=16, valid_batch_size=64,
+               valid_portion=0.05, seed=123)
+TEST_SUBSET = 500
+
+# metric: (label, unit, target for the ratio ours/PyTorch, or an absolute target for ours)
+METRICS = {
+    "train_epoch": ("training epoch", "s", "ratio <= 0.5"),
+    "eval_500": ("evaluate 500 test reviews", "s", ""),
+    "eval_25k": ("evaluate 25,000 test reviews", "s", "ratio <= 0.5"),
+    "first_update_cold": ("start to first update, empty compile cache", "s", "ours <= 15 s"),
+    "first_update_warm": ("start to first update, warm compile cache", "s", "ours <= 3 s"),
+    "peak_rss": ("peak RSS", "MB", "ratio <= 0.5"),
+}
+
+
+def load(path):
+    """The tutorial's splits, as both sides use them."""
+    from lstm_sentiment.imdb import load_data
+
+    numpy.random.seed(OPTIONS["seed"])
+    return load_data(path, n_words=OPTIONS["n_words"], valid_portion=OPTIONS["valid_portion"],
+                     maxlen=OPTIONS["maxlen"])
+
+
+def epoch_batches(n):
+    """The shuffled training minibatches of one epoch (numpy's global RNG, as in training)."""
+    order = numpy.random.permutation(n)
+    return [order[i : i + OPTIONS["batch_size"]] for i in range(0, n, OPTIONS["batch_size"])]
+
+
+def eval_batches(n):
+    return [numpy.arange(i, min(i + OPTIONS["valid_batch_size"], n)) for i in range(0, n, OPTIONS["valid_batch_size"])]
+
+
+def subset(data, n):
+    idx = numpy.random.RandomState(0).permutation(len(data[0]))[:n]
+    return [data[0][i] for i in idx], [data[1][i] for i in idx]
+
+
+class Ours:
+    """This package: the tutorial's functions, as train_lstm uses them."""
+
+    def __init__(self, train):
+        import pytensor.tensor as tensor
+
+        from lstm_sentiment import lstm, optimizers
+
+        options = dict(OPTIONS, encoder="lstm", use_dropout=True, ydim=int(max(train[1])) + 1)
+        tparams = lstm.init_tparams(lstm.init_params(options))
+        self.use_noise, x, mask, y, self.f_pred_prob, _, cost = lstm.build_model(tparams, options)
+        grads = tensor.grad(cost, wrt=list(tparams.values()))
+        self.f_grad_shared, self.f_update = optimizers.adadelta(
+            tensor.scalar("lr"), tparams, grads, x, mask, y, cost
+        )
+
+    def update(self, seqs, labels):
+        from lstm_sentiment.imdb import prepare_data
+
+        self.use_noise.set_value(1.0)
+        x, mask, y = prepare_data(seqs, labels)
+        cost = self.f_grad_shared(x, mask, y)
+        self.f_update(0.0001)
+        return cost
+
+    def evaluate(self, data):
+        from lstm_sentiment.imdb import prepare_data
+        from lstm_sentiment.lstm import pred_probs
+
+        self.use_noise.set_value(0.0)
+        return pred_probs(self.f_pred_prob, prepare_data, data, enumerate(eval_batches(len(data[0]))))
+
+
+class Torch:
+    """The same model in PyTorch: nn.Embedding, nn.LSTM, masked mean, dropout, linear."""
+
+    def __init__(self, train, threads):
+        import torch
+
+        torch.set_num_threads(threads)
+        torch.manual_seed(OPTIONS["seed"])
+        self.torch = torch
+        dim, ydim = OPTIONS["dim_proj"], int(max(train[1])) + 1
+
+        class Model(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = torch.nn.Embedding(OPTIONS["n_words"], dim)
+                self.lstm = torch.nn.LSTM(dim, dim)
+                self.drop = torch.nn.Dropout(0.5)
+                self.out = torch.nn.Linear(dim, ydim)
+
+            def forward(self, x, mask):
+                h, _ = self.lstm(self.emb(x))
+                proj = (h * mask[:, :, None]).sum(0) / mask.sum(0)[:, None]
+                return self.out(self.drop(proj))
+
+        self.model = Model()
+        self.optimizer = torch.optim.Adadelta(self.model.parameters(), lr=1.0, rho=0.95, eps=1e-6)
+
+    def pad(self, seqs):
+        lengths = [len(s) for s in seqs]
+        x = numpy.zeros((max(lengths), len(seqs)), dtype="int64")
+        mask = numpy.zeros(x.shape, dtype="float32")
+        for i, s in enumerate(seqs):
+            x[: lengths[i], i] = s
+            mask[: lengths[i], i] = 1
+        return self.torch.from_numpy(x), self.torch.from_numpy(mask)
+
+    def update(self, seqs, labels):
+        self.model.train()
+        x, mask = self.pad(seqs)
+        self.optimizer.zero_grad()
+        cost = self.torch.nn.functional.cross_entropy(self.model(x, mask), self.torch.tensor(labels))
+        cost.backward()
+        self.optimizer.step()
+        return cost.item()
+
+    def evaluate(self, data):
+        self.model.eval()
+        probs = []
+        with self.torch.inference_mode():
+            for idx in eval_batches(len(data[0])):
+                x, mask = self.pad([data[0][i] for i in idx])
+                probs.append(self.torch.softmax(self.model(x, mask), dim=1).numpy())
+        return numpy.concatenate(probs)
+
+
+def worker(side, path, threads, started, cold):
+    """Measure one side in this process; print the figures as JSON."""
+    figures = {}
+    train, _, test = load(path)
+    model = Ours(train) if side == "ours" else Torch(train, threads)
+    batches = epoch_batches(len(train[0]))
+    first = batches[0]
+    model.update([train[0][i] for i in first], [train[1][i] for i in first])
+    figures["first_update_cold" if cold else "first_update_warm"] = time.time() - started
+    if not cold:
+        start = time.time()
+        for idx in epoch_batches(len(train[0])):
+            model.update([train[0][i] for i in idx], [train[1][i] for i in idx])
+        figures["train_epoch"] = time.time() - start
+        for name, data in (("eval_500", subset(test, TEST_SUBSET)), ("eval_25k", test)):
+            start = time.time()
+            probs = model.evaluate(data)
+            figures[name] = time.time() - start
+            assert probs.shape == (len(data[0]), 2) and numpy.isfinite(probs).all()
+        figures["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(figures))
+
+
+def run(side, path, threads, cold):
+    """One worker process; its figures."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    with tempfile.TemporaryDirectory(prefix="lstm-bench-cache-") as cache:
+        if cold and side == "ours":
+            flags = env.get("PYTENSOR_FLAGS", "")
+            env["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"base_compiledir={cache}"]))
+        command = [sys.executable, __file__, "--worker", side, "--data", path, "--threads", str(threads),
+                   "--started", repr(time.time())] + (["--cold"] if cold else [])
+        out = subprocess.run(command, env=env, capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"the {side} worker failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def spread(values):
+    return {"min": min(values), "median": statistics.median(values), "max": max(values), "runs": values}
+
+
+def table(results, threads):
+    lines = [f"threads: {threads} on each side; min / median / max of {len(results['ours']['train_epoch']['runs'])} runs",
+             f"{'':44} {'ours':>22} {'PyTorch':>22} {'ratio':>6}  target"]
+    for key, (label, unit, target) in METRICS.items():
+        ours, theirs = results["ours"][key], results["torch"][key]
+        cells = [f"{r['min']:6.1f} {r['median']:6.1f} {r['max']:6.1f} {unit:<2}" if unit == "MB" else
+                 f"{r['min']:6.2f} {r['median']:6.2f} {r['max']:6.2f} {unit:<2}" for r in (ours, theirs)]
+        lines.append(f"{label:44} {cells[0]:>22} {cells[1]:>22} {results['ratio'][key]:6.2f}  {target}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True,
+                        help="an imdb.pkl[.gz], or an aclImdb folder or archive (preprocessed first)")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of each measurement")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                        help="threads for each side (default: the cores this process may use)")
+    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--worker", choices=["ours", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--started", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args.worker, args.data, args.threads, args.started, args.cold)
+
+    from lstm_sentiment.imdb import get_dataset_file
+
+    path = get_dataset_file(args.data)
+    runs = {"ours": {k: [] for k in METRICS}, "torch": {k: [] for k in METRICS}}
+    for rep in range(args.repeat):
+        for cold in (True, False):
+            for side in ("ours", "torch"):
+                print(f"repetition {rep + 1}/{args.repeat}: {side}, {'cold' if cold else 'warm'} start", file=sys.stderr)
+                for key, value in run(side, path, args.threads, cold).items():
+                    runs[side][key].append(value)
+    results = {side: {k: spread(v) for k, v in figures.items()} for side, figures in runs.items()}
+    results["ratio"] = {k: results["ours"][k]["median"] / results["torch"][k]["median"] for k in METRICS}
+    results["threads"] = args.threads
+    print(table(results, args.threads))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    print(f"ratio train_epoch={results['ratio']['train_epoch']:.2f} eval_25k={results['ratio']['eval_25k']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
