@@ -17,7 +17,9 @@ from pytensor.graph.op import Op
 from pytensor.compile import optdb
 from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
 from pytensor.tensor.basic import Alloc, get_underlying_scalar_constant_value
+from pytensor.tensor.elemwise import DimShuffle
 from pytensor.tensor.exceptions import NotScalarConstantError
+from pytensor.tensor.math import Sum, mul
 from pytensor.tensor.rewriting.basic import register_specialize
 from pytensor.tensor.subtensor import AdvancedIncSubtensor1
 
@@ -35,13 +37,17 @@ class LSTM(Op):
     the (D, 4D) input and recurrent weights and ``b`` the (4D,) bias. The
     gradient needs ``c`` and the gates; when nothing differentiates through
     the node, a rewrite swaps it for the ``keep=False`` version, which stores
-    neither and projects the input a few steps at a time.
+    neither and projects the input a few steps at a time. Where h is only
+    summed over time under the mask (mean pooling), another rewrite swaps in
+    the ``pooled`` version, whose one output is that (B, D) sum: h is then
+    never stored either.
     """
 
-    __props__ = ("keep",)
+    __props__ = ("keep", "pooled")
 
-    def __init__(self, keep=True):
-        self.keep = keep
+    def __init__(self, keep=True, pooled=False):
+        assert not (keep and pooled)
+        self.keep, self.pooled = keep, pooled
 
     def make_node(self, emb, mask, W, b, U):
         emb, W, b, U = map(tensor.as_tensor_variable, (emb, W, b, U))
@@ -52,6 +58,8 @@ class LSTM(Op):
             raise TypeError("LSTM needs emb (T, B, D), mask (T, B), W, U (D, 4D) and b (4D) of one dtype")
         h = tensor.tensor(dtype=emb.dtype, shape=(None, None, None))
         outputs = [h, h.type(), h.type()] if self.keep else [h]
+        if self.pooled:
+            outputs = [tensor.matrix(dtype=emb.dtype)]
         return Apply(self, [emb, mask, W, b, U], outputs)
 
     def perform(self, node, inputs, output_storage):
@@ -62,12 +70,19 @@ class LSTM(Op):
                 f"LSTM: shapes do not fit: emb {emb.shape}, mask {mask.shape}, W {W.shape}, "
                 f"b {b.shape}, U {U.shape}"
             )
+        forward = getattr(kernel.load(), f"lstm_forward_{kernel.suffix(emb.dtype)}")
+        if self.pooled:
+            pool = numpy.empty((B, D), dtype=emb.dtype)
+            if forward(T, B, D, *map(kernel.address, (emb, mask, W, b, U)), None, None, None,
+                       kernel.address(pool)):
+                raise MemoryError("LSTM: the kernel could not allocate its buffers")
+            output_storage[0][0] = pool
+            return
         h = numpy.empty((T, B, D), dtype=emb.dtype)
         c = numpy.empty_like(h)
         gates = numpy.empty((T, B, 4 * D), dtype=emb.dtype) if self.keep else None
-        forward = getattr(kernel.load(), f"lstm_forward_{kernel.suffix(emb.dtype)}")
         if forward(T, B, D, *map(kernel.address, (emb, mask, W, b, U, h, c)),
-                   kernel.address(gates) if self.keep else None):
+                   kernel.address(gates) if self.keep else None, None):
             raise MemoryError("LSTM: the kernel could not allocate its buffers")
         output_storage[0][0] = h
         if self.keep:
@@ -76,12 +91,14 @@ class LSTM(Op):
 
     def infer_shape(self, fgraph, node, shapes):
         (T, B, D), _, (_, G), _, _ = shapes
+        if self.pooled:
+            return [(B, D)]
         return [(T, B, D), (T, B, D), (T, B, G)] if self.keep else [(T, B, D)]
 
     def pullback(self, inputs, outputs, output_grads):
         emb, mask, W, b, U = inputs
         if not self.keep:
-            raise NotImplementedError("LSTM(keep=False) has no gradient; differentiate LSTM()")
+            raise NotImplementedError(f"{self} has no gradient; differentiate LSTM()")
         if any(not isinstance(g.type, DisconnectedType) for g in output_grads[1:]):
             raise NotImplementedError("LSTM: only h can be differentiated, not c or the gates")
         h, c, gates = outputs
@@ -220,6 +237,29 @@ def local_scatter_add(fgraph, node):
     except NotScalarConstantError:
         return None
     return [ScatterAdd()(y, idx, *x.owner.inputs[1:])]
+
+
+def _expanded(var, mask):
+    """Whether ``var`` is ``mask[:, :, None]``."""
+    return bool(var.owner and isinstance(var.owner.op, DimShuffle)
+                and tuple(var.owner.op.new_order) == (0, 1, "x") and var.owner.inputs[0] is mask)
+
+
+@register_specialize
+@node_rewriter([Sum])
+def local_lstm_pooled(fgraph, node):
+    """(h * mask[:, :, None]).sum(axis=0) of a forward-only LSTM -> the kernel's pooled sum."""
+    product = node.inputs[0]
+    if tuple(node.op.axis or ()) != (0,) or not (product.owner and product.owner.op == mul):
+        return None
+    if len(product.owner.inputs) != 2:
+        return None
+    for h, m in (product.owner.inputs, product.owner.inputs[::-1]):
+        lstm = h.owner
+        if (lstm and isinstance(lstm.op, LSTM) and lstm.op == LSTM(keep=False)
+                and len(fgraph.clients[h]) == 1 and _expanded(m, lstm.inputs[1])):
+            return [LSTM(keep=False, pooled=True)(*lstm.inputs).astype(node.outputs[0].dtype)]
+    return None
 
 
 @register_specialize

@@ -92,12 +92,14 @@ typedef struct {
     int T, B, D, nown, status;
     const int *own;
     const REAL *emb, *mask, *W, *b, *U, *h, *c, *gates, *dh;
-    REAL *hw, *cw, *gw, *dx;
+    REAL *hw, *cw, *gw, *dx, *pool;
 } F(job);
 
 /* The forward time loop for rows `own`: h, c and (unless gates is NULL, in which case the input
  * is projected CHUNK steps at a time, into a buffer of this thread) the activated gates, which
- * then already hold the projected input. Masked rows carry h and c and get zero gates. */
+ * then already hold the projected input. Masked rows carry h and c and get zero gates. With
+ * pool, h and c hold two steps, in turn, and pool gets the sum over t of mask * h, summed in
+ * double as PyTensor sums float32. */
 static void *F(forward_rows)(void *arg) {
     F(job) *a = arg;
     const int T = a->T, B = a->B, D = a->D, G = 4 * D, nown = a->nown, CHUNK = 32;
@@ -106,13 +108,15 @@ static void *F(forward_rows)(void *arg) {
     REAL *eb = gates ? NULL : malloc(sizeof(REAL) * CHUNK * nown * D + 1);
     REAL *xp = gates ? NULL : malloc(sizeof(REAL) * CHUNK * nown * G + 1);
     int *rows = malloc(sizeof(int) * nown + 1);
+    double *acc = a->pool ? calloc((size_t)nown * D + 1, sizeof(double)) : NULL;
     a->status = -1;
-    if (!pre || !hprev || !rows || (!gates && (!eb || !xp))) goto done;
+    if (!pre || !hprev || !rows || (!gates && (!eb || !xp)) || (a->pool && !acc)) goto done;
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
     for (int t = 0; t < T; t++) {
         const REAL *m = a->mask + (size_t)t * B;
-        const REAL *hp = t ? h + (size_t)(t - 1) * B * D : NULL;
-        const REAL *cp = t ? c + (size_t)(t - 1) * B * D : NULL;
+        const size_t now = a->pool ? (size_t)(t & 1) : (size_t)t, before = a->pool ? now ^ 1 : now - 1;
+        const REAL *hp = t ? h + before * B * D : NULL;
+        const REAL *cp = t ? c + before * B * D : NULL;
         if (!gates && t % CHUNK == 0) {
             int steps = T - t < CHUNK ? T - t : CHUNK;
             for (int s = 0; s < steps; s++)
@@ -134,7 +138,7 @@ static void *F(forward_rows)(void *arg) {
         F(activate)(n, D, pre);
         for (int j = 0, q = 0; q < nown; q++) {
             const int r = a->own[q];
-            REAL *hb = h + ((size_t)t * B + r) * D, *cb = c + ((size_t)t * B + r) * D;
+            REAL *hb = h + (now * B + r) * D, *cb = c + (now * B + r) * D;
             const REAL *h_ = hp ? hp + (size_t)r * D : NULL, *c_ = cp ? cp + (size_t)r * D : NULL;
             if (j == n || rows[j] != q) { /* masked: carry over */
                 if (hp) { memcpy(hb, h_, sizeof(REAL) * D); memcpy(cb, c_, sizeof(REAL) * D); }
@@ -152,11 +156,19 @@ static void *F(forward_rows)(void *arg) {
             if (gates) memcpy(gates + ((size_t)t * B + r) * G, p, sizeof(REAL) * G);
             j++;
         }
+        if (acc)
+            for (int q = 0; q < nown; q++) {
+                const REAL mb = m[a->own[q]], *hb = h + (now * B + a->own[q]) * D;
+                for (int k = 0; k < D; k++) acc[(size_t)q * D + k] += (double)(hb[k] * mb);
+            }
     }
+    if (acc)
+        for (int q = 0; q < nown; q++)
+            for (int k = 0; k < D; k++) a->pool[(size_t)a->own[q] * D + k] = (REAL)acc[(size_t)q * D + k];
     a->status = 0;
     MKL_Set_Num_Threads_Local(blas_threads);
 done:
-    free(pre); free(hprev); free(eb); free(xp); free(rows);
+    free(pre); free(hprev); free(eb); free(xp); free(rows); free(acc);
     return NULL;
 }
 
@@ -267,13 +279,18 @@ done:
 
 /* emb (T,B,D), mask (T,B), W and U (D,4D), b (4D) -> h and c (T,B,D) and, unless gates is
  * NULL, the activated gates (T,B,4D) for the backward pass (0 on masked rows). Without gates,
- * the input projection is made a few steps at a time, which bounds the memory it takes. */
+ * the input projection is made a few steps at a time, which bounds the memory it takes.
+ * With pool (B,D) instead of h, c and gates: only the sum over t of mask * h. */
 int F(lstm_forward)(int T, int B, int D, const REAL *emb, const REAL *mask, const REAL *W,
-                    const REAL *b, const REAL *U, REAL *h, REAL *c, REAL *gates) {
+                    const REAL *b, const REAL *U, REAL *h, REAL *c, REAL *gates, REAL *pool) {
+    REAL *ring = pool ? malloc(sizeof(REAL) * 4 * B * D + 1) : NULL;
+    if (pool && !ring) return -1;
     if (gates) F(project)(T * B, D, emb, W, b, gates);
     F(job) proto = {.T = T, .B = B, .D = D, .emb = emb, .mask = mask, .W = W, .b = b, .U = U,
-                    .hw = h, .cw = c, .gw = gates};
-    return F(parallel)(F(forward_rows), proto);
+                    .hw = pool ? ring : h, .cw = pool ? ring + 2 * B * D : c, .gw = gates, .pool = pool};
+    int status = F(parallel)(F(forward_rows), proto);
+    free(ring);
+    return status;
 }
 
 /* Given dh (T,B,D), the gradient of the cost for every h[t], and the forward pass's inputs,
@@ -317,17 +334,39 @@ int F(scatter_add)(long long n, int D, long long K, const REAL *y, const long lo
     return 0;
 }
 
-/* One ADADELTA step over n values, in place, as optimizers.adadelta's graph computes it:
+/* One ADADELTA step over values [begin, end), in place, as optimizers.adadelta's graph does:
  *   rg2 = 0.95 rg2 + 0.05 g^2;  ud = -sqrt(ru2 + 1e-6) / sqrt(rg2 + 1e-6) * g
  *   ru2 = 0.95 ru2 + 0.05 ud^2; p = p + ud */
-void F(adadelta)(long n, REAL *p, const REAL *g, REAL *ru2, REAL *rg2) {
+typedef struct { long begin, end; REAL *p, *ru2, *rg2; const REAL *g; } F(step);
+
+static void *F(adadelta_part)(void *arg) {
+    const F(step) *a = arg;
     const REAL rho = (REAL)0.95, one_rho = (REAL)0.05, eps = (REAL)1e-6;
-    for (long k = 0; k < n; k++) {
+    REAL *p = a->p, *ru2 = a->ru2, *rg2 = a->rg2;
+    const REAL *g = a->g;
+    for (long k = a->begin; k < a->end; k++) {
         REAL r = rho * rg2[k] + one_rho * (g[k] * g[k]);
         REAL ud = -SQRT(ru2[k] + eps) / SQRT(r + eps) * g[k];
         rg2[k] = r;
         ru2[k] = rho * ru2[k] + one_rho * (ud * ud);
         p[k] = p[k] + ud;
+    }
+    return NULL;
+}
+
+/* The step over all n values; large arrays (the embedding) are shared among the threads. */
+void F(adadelta)(long n, REAL *p, const REAL *g, REAL *ru2, REAL *rg2) {
+    int nt = n < (1L << 16) ? 1 : threads(MAX_THREADS * 4);
+    F(step) parts[MAX_THREADS];
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int i = 0; i < nt; i++)
+        parts[i] = (F(step)){n * i / nt, n * (i + 1) / nt, p, ru2, rg2, g};
+    for (int i = 1; i < nt; i++) started[i] = !pthread_create(&ids[i], NULL, F(adadelta_part), &parts[i]);
+    F(adadelta_part)(&parts[0]);
+    for (int i = 1; i < nt; i++) {
+        if (started[i]) pthread_join(ids[i], NULL);
+        else F(adadelta_part)(&parts[i]);
     }
 }
 

@@ -53,10 +53,15 @@ def mkl_ldflags():
     return None
 
 
+def cache_dir():
+    """PyTensor's compile directory, where the library is cached."""
+    return Path(pytensor.config.compiledir)
+
+
 def library_path(flags):
     """Where the library built from the current source with ``flags`` is cached."""
     key = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:16]
-    return Path(pytensor.config.compiledir) / f"lstm_sentiment_kernel_{key}.so"
+    return cache_dir() / f"lstm_sentiment_kernel_{key}.so"
 
 
 def compile_library(flags, path):
@@ -78,7 +83,7 @@ def compile_library(flags, path):
 def _declare(lib):
     ptr, i = ctypes.c_void_p, ctypes.c_int
     for suffix in ("f32", "f64"):
-        getattr(lib, f"lstm_forward_{suffix}").argtypes = [i, i, i] + [ptr] * 8
+        getattr(lib, f"lstm_forward_{suffix}").argtypes = [i, i, i] + [ptr] * 9
         getattr(lib, f"lstm_backward_{suffix}").argtypes = [i, i, i] + [ptr] * 12
         getattr(lib, f"adadelta_{suffix}").argtypes = [ctypes.c_long] + [ptr] * 4
         getattr(lib, f"adadelta_{suffix}").restype = None

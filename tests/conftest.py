@@ -32,6 +32,19 @@ def write_pkl(path, train, test):
     return str(path)
 
 
+@pytest.fixture(params=["kernel", "scan"])
+def graph(request, monkeypatch):
+    """Each test using it runs twice: on the compiled kernel, and on the tutorial's plain graph
+    (scan, and ADADELTA as elementwise updates), which is what the model is without the kernel."""
+    from lstm_sentiment import kernel
+
+    if request.param == "scan":
+        monkeypatch.setattr(kernel, "load", lambda: None)
+    elif kernel.load() is None:
+        pytest.skip(f"the LSTM kernel is unavailable: {kernel.why_unavailable()}")
+    return request.param
+
+
 @pytest.fixture
 def marker_pkl(tmp_path):
     """An imdb.pkl of the marker task: 800 training and 200 test reviews."""

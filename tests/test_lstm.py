@@ -84,7 +84,7 @@ def test_parameters_have_the_tutorials_names_and_shapes():
             numpy.testing.assert_allclose(block @ block.T, numpy.eye(6), atol=1e-5)
 
 
-def test_probabilities_match_a_numpy_forward_pass():
+def test_probabilities_match_a_numpy_forward_pass(graph):
     params, tparams, (use_noise, x, mask, y, f_pred_prob, f_pred, cost) = _model()
     bx, bmask, _ = _batch()
     use_noise.set_value(0.0)
@@ -96,7 +96,7 @@ def test_probabilities_match_a_numpy_forward_pass():
     numpy.testing.assert_array_equal(f_pred(bx, bmask), expected.argmax(axis=1))
 
 
-def test_lstm_layer_carries_h_and_c_over_masked_steps():
+def test_lstm_layer_carries_h_and_c_over_masked_steps(graph):
     params, tparams, _ = _model()
     emb = tensor.tensor3("emb", dtype=config.floatX)
     mask = tensor.matrix("mask", dtype=config.floatX)
@@ -112,7 +112,7 @@ def test_lstm_layer_carries_h_and_c_over_masked_steps():
     numpy.testing.assert_array_equal(hs[4, 1], hs[1, 1])
 
 
-def test_padding_does_not_change_a_reviews_prediction():
+def test_padding_does_not_change_a_reviews_prediction(graph):
     _, _, (use_noise, x, mask, y, f_pred_prob, _, _) = _model()
     use_noise.set_value(0.0)
     alone = f_pred_prob(*prepare_data([[4, 9]], [0])[:2])
@@ -120,7 +120,7 @@ def test_padding_does_not_change_a_reviews_prediction():
     numpy.testing.assert_allclose(padded[0], alone[0], rtol=1e-5)
 
 
-def test_gradients_match_finite_differences_through_the_masked_scan():
+def test_gradients_match_finite_differences_through_the_masked_scan(graph):
     with config.change_flags(floatX="float64"):
         params, tparams, (use_noise, x, mask, y, _, _, cost) = _model()
         use_noise.set_value(0.0)
@@ -157,7 +157,7 @@ def test_gradients_match_finite_differences_through_the_masked_scan():
         assert not analytic["Wemb"][[w for w in range(20) if w not in bx]].any()
 
 
-def test_dropout_changes_at_every_call_while_noise_is_on_and_is_off_otherwise():
+def test_dropout_changes_at_every_call_while_noise_is_on_and_is_off_otherwise(graph):
     _, _, (use_noise, x, mask, y, f_pred_prob, _, _) = _model()
     bx, bmask, _ = _batch()
     use_noise.set_value(1.0)

@@ -63,7 +63,7 @@ def adadelta_step(p, g, st, lr):
     return p + ud
 
 
-def test_adadelta_step_has_rho_095_eps_1e6_and_ignores_lr():
+def test_adadelta_step_has_rho_095_eps_1e6_and_ignores_lr(graph):
     _run(adadelta, 0.0001, adadelta_step)
     _run(adadelta, 123.0, adadelta_step)
 

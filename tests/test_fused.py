@@ -1,0 +1,195 @@
+"""The kernel's Ops against the plain graphs they replace: the scan, ADADELTA's updates, the
+embedding gradient; and the rewrites that choose them."""
+
+import numpy
+import pytensor
+import pytensor.tensor as tensor
+import pytest
+from pytensor import config
+from pytensor.gradient import verify_grad
+
+from lstm_sentiment import kernel
+from lstm_sentiment.fused import LSTM, Adadelta, ScatterAdd, lstm_fused
+from lstm_sentiment.lstm import build_model, init_params, init_tparams, lstm_layer
+from lstm_sentiment.optimizers import adadelta
+
+pytestmark = pytest.mark.skipif(kernel.load() is None, reason=f"no LSTM kernel: {kernel.why_unavailable()}")
+
+OPTIONS = dict(n_words=30, dim_proj=5, ydim=2, encoder="lstm", use_dropout=True, seed=2)
+
+
+def _params(options=OPTIONS, seed=0):
+    numpy.random.seed(seed)
+    params = init_params(dict(options))
+    for k in ("lstm_b", "b"):
+        params[k] = (0.3 * numpy.random.randn(*params[k].shape)).astype(config.floatX)
+    return params
+
+
+def _mask(T, B, rng, fractional=True):
+    """Masks of every length, 0 included, one of full length, and a step of weight 0.3."""
+    lengths = rng.randint(0, T + 1, size=B)
+    lengths[:2] = (T, 0)
+    mask = (numpy.arange(T)[:, None] < lengths[None, :]).astype(config.floatX)
+    if fractional and T > 1:
+        mask[1, 0] = 0.3
+    return mask
+
+
+@pytest.fixture(params=[1, 3])
+def threads(request):
+    """The kernel with one thread, and with the batch's rows shared among three."""
+    lib = kernel.load()
+    lib.lstm_set_threads(request.param)
+    yield request.param
+    lib.lstm_set_threads(0)
+
+
+@pytest.mark.parametrize("T", [1, 7, 45])  # 45: more steps than one projection chunk (32)
+def test_lstm_and_its_gradient_equal_the_scan(threads, T):
+    with config.change_flags(floatX="float64"):
+        params = _params()
+        tparams = init_tparams(params)
+        emb = tensor.tensor3("emb")
+        mask = tensor.matrix("mask")
+        hs = {fused: lstm_layer(tparams, emb, dict(OPTIONS, fused=fused), mask=mask) for fused in (False, True)}
+        weights = numpy.random.RandomState(1).randn(T, 13, 5)
+        wrt = [tparams["lstm_W"], tparams["lstm_U"], tparams["lstm_b"], emb]
+        outputs = {fused: [h, *tensor.grad((h * weights).sum(), wrt)] for fused, h in hs.items()}
+        f = pytensor.function([emb, mask], outputs[False] + outputs[True])
+        rng = numpy.random.RandomState(T)
+        values = f(rng.randn(T, 13, 5), _mask(T, 13, rng))
+        scan, fused = values[:5], values[5:]
+        for name, a, b in zip(["h", "dW", "dU", "db", "demb"], scan, fused):
+            numpy.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12, err_msg=name)
+        assert any(isinstance(n.op, LSTM) for n in f.maker.fgraph.toposort())
+
+
+def test_float32_agrees_with_the_scan_to_rounding():
+    params = _params()
+    tparams = init_tparams(params)
+    emb = tensor.tensor3("emb", dtype="float32")
+    mask = tensor.matrix("mask", dtype="float32")
+    hs = [lstm_layer(tparams, emb, dict(OPTIONS, fused=fused), mask=mask) for fused in (False, True)]
+    f = pytensor.function([emb, mask], hs)
+    rng = numpy.random.RandomState(0)
+    scan, fused = f(rng.randn(40, 9, 5).astype("float32"), _mask(40, 9, rng))
+    assert fused.dtype == "float32"
+    numpy.testing.assert_allclose(fused, scan, rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_matches_finite_differences():
+    rng = numpy.random.RandomState(3)
+    mask = _mask(6, 4, rng)
+    with config.change_flags(floatX="float64"):
+        verify_grad(
+            lambda emb, W, b, U: lstm_fused(emb, mask, W, b, U),
+            [rng.randn(6, 4, 3), 0.5 * rng.randn(3, 12), 0.5 * rng.randn(12), 0.5 * rng.randn(3, 12)],
+            rng=rng,
+            abs_tol=1e-7,
+            rel_tol=1e-6,
+        )
+
+
+def _predictions(fused, x, mask):
+    with config.change_flags(floatX="float64"):
+        tparams = init_tparams(_params(OPTIONS, seed=4))
+        use_noise, _, _, _, f_pred_prob, _, _ = build_model(tparams, dict(OPTIONS, fused=fused))
+        return f_pred_prob(x, mask), f_pred_prob.fn
+
+
+def test_prediction_stores_neither_the_gates_nor_h_and_equals_the_scan():
+    rng = numpy.random.RandomState(5)
+    mask = _mask(50, 11, rng, fractional=False)
+    mask[0] = 1  # no empty review: the mean over its steps would be 0/0
+    x = rng.randint(0, 30, size=mask.shape).astype("int64") * (mask > 0)
+    expected, _ = _predictions(False, x, mask)
+    probs, fn = _predictions(True, x, mask)
+    ops = [n.op for n in fn.maker.fgraph.toposort() if isinstance(n.op, LSTM)]
+    assert ops == [LSTM(keep=False, pooled=True)]
+    numpy.testing.assert_allclose(probs, expected, rtol=1e-12)
+
+
+def test_h_alone_is_computed_without_the_gates():
+    emb, mask = tensor.tensor3("emb"), tensor.matrix("mask")
+    W, U = (tensor.matrix(n) for n in "WU")
+    b = tensor.vector("b")
+    h = lstm_fused(emb, mask, W, b, U)
+    f = pytensor.function([emb, mask, W, b, U], [h, h.owner.outputs[2]])
+    g = pytensor.function([emb, mask, W, b, U], h)
+    assert [n.op for n in g.maker.fgraph.toposort() if isinstance(n.op, LSTM)] == [LSTM(keep=False)]
+    rng = numpy.random.RandomState(6)
+    args = [rng.randn(40, 7, 4), _mask(40, 7, rng), rng.randn(4, 16), rng.randn(16), rng.randn(4, 16)]
+    args = [a.astype(config.floatX) for a in args]
+    h_kept, gates = f(*args)
+    numpy.testing.assert_array_equal(g(*args), h_kept)
+    assert not gates[:, 1].any()  # the empty review's gates are 0: nothing was computed for it
+    assert numpy.isfinite(h_kept).all()
+
+
+def test_wrong_shapes_are_reported():
+    f = pytensor.function([], LSTM()(numpy.zeros((3, 2, 4)), numpy.ones((3, 5)), numpy.zeros((4, 16)),
+                                        numpy.zeros(16), numpy.zeros((4, 16))))
+    with pytest.raises(ValueError, match="shapes do not fit"):
+        f()
+
+
+def _adadelta_run(tparams, grads, x, mask, y, cost, batches):
+    f_grad_shared, f_update = adadelta(tensor.scalar("lr"), tparams, grads, x, mask, y, cost)
+    for batch in batches:
+        f_grad_shared(*batch)
+        f_update(0.0)
+    shared = {v.name: v.get_value() for f in (f_grad_shared, f_update) for v in f.get_shared()}
+    return shared, f_update
+
+
+def test_adadelta_op_gives_the_updates_of_the_plain_graph(monkeypatch):
+    """Every parameter and accumulator after three steps of training the model itself."""
+    results = {}
+    for fused in (True, False):
+        if not fused:
+            monkeypatch.setattr(kernel, "load", lambda: None)
+        with config.change_flags(floatX="float64"):
+            tparams = init_tparams(_params(dict(OPTIONS, use_dropout=False)))
+            _, x, mask, y, _, _, cost = build_model(tparams, dict(OPTIONS, use_dropout=False))
+            grads = tensor.grad(cost, wrt=list(tparams.values()))
+            rng = numpy.random.RandomState(7)
+            batches = []
+            for _ in range(3):
+                m = _mask(9, 6, rng, fractional=False)
+                m[0] = 1  # no empty review
+                batches.append(((rng.randint(1, 30, size=m.shape) * (m > 0)).astype("int64"), m,
+                                rng.randint(0, 2, size=6)))
+            results[fused] = _adadelta_run(tparams, grads, x, mask, y, cost, batches)
+    (fused, f_update), (plain, _) = results[True], results[False]
+    assert sorted(fused) == sorted(plain)
+    for name in plain:
+        numpy.testing.assert_allclose(fused[name], plain[name], rtol=1e-12, atol=1e-15, err_msg=name)
+    assert any(n.op == Adadelta(inplace=True) for n in f_update.maker.fgraph.toposort())
+
+
+def test_adadelta_op_copies_unless_it_may_work_in_place():
+    p, g, ru2, rg2 = (numpy.full(5, v) for v in (1.0, 0.5, 0.1, 0.2))
+    f = pytensor.function([], Adadelta()(p, g, ru2, rg2), mode=pytensor.compile.mode.Mode("py", None))
+    new_p, new_ru2, new_rg2 = f()
+    assert (p == 1.0).all() and (ru2 == 0.1).all() and (rg2 == 0.2).all()
+    r = 0.95 * 0.2 + 0.05 * 0.25
+    ud = -numpy.sqrt(0.1 + 1e-6) / numpy.sqrt(r + 1e-6) * 0.5
+    numpy.testing.assert_allclose(new_rg2, r, rtol=1e-12)
+    numpy.testing.assert_allclose(new_ru2, 0.95 * 0.1 + 0.05 * ud**2, rtol=1e-12)
+    numpy.testing.assert_allclose(new_p, 1.0 + ud, rtol=1e-12)
+
+
+def test_the_embedding_gradient_is_a_scatter_add_equal_to_numpys():
+    Wemb = pytensor.shared(numpy.random.RandomState(8).randn(12, 3).astype(config.floatX))
+    idx = tensor.vector("idx", dtype="int64")
+    rows = Wemb[idx]
+    weights = numpy.random.RandomState(9).randn(7, 3).astype(config.floatX)
+    f = pytensor.function([idx], tensor.grad((rows * weights).sum(), Wemb))
+    assert any(isinstance(n.op, ScatterAdd) for n in f.maker.fgraph.toposort())
+    index = numpy.array([3, 0, 3, 11, 5, 3, -1])
+    expected = numpy.zeros((12, 3))
+    numpy.add.at(expected, index, weights)
+    numpy.testing.assert_allclose(f(index), expected, rtol=1e-6)
+    with pytest.raises(IndexError, match="out of bounds"):
+        f(numpy.array([0, 1, 2, 3, 4, 5, 12]))

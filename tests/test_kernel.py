@@ -1,0 +1,51 @@
+"""Building and loading the kernel: cached beside PyTensor's modules, atomic, optional."""
+
+import os
+
+import pytest
+
+from lstm_sentiment import kernel
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    """kernel.load() as in a new process, with an empty compile directory."""
+    monkeypatch.setattr(kernel, "cache_dir", lambda: tmp_path)
+    kernel.load.cache_clear()
+    yield tmp_path
+    kernel.load.cache_clear()
+
+
+@pytest.mark.skipif(kernel.mkl_ldflags() is None, reason="PyPI's mkl wheel is not installed here")
+def test_built_once_into_the_compile_directory_then_reused(fresh):
+    assert kernel.load() is not None
+    (built,) = fresh.glob("lstm_sentiment_kernel_*.so")
+    stamp = built.stat().st_mtime_ns
+    kernel.load.cache_clear()
+    assert kernel.load() is not None
+    assert built.stat().st_mtime_ns == stamp
+    assert [p.name for p in fresh.iterdir()] == [built.name]  # no temporary file left
+
+
+@pytest.mark.skipif(kernel.mkl_ldflags() is None, reason="PyPI's mkl wheel is not installed here")
+def test_a_failed_build_falls_back_and_says_why(fresh, monkeypatch, caplog):
+    bad = fresh / "bad.c"
+    bad.write_text("this is not C\n")
+    monkeypatch.setattr(kernel, "SOURCE", bad)
+    assert kernel.load() is None
+    assert "could not be built" in kernel.why_unavailable()
+    assert "using the scan graph instead" in caplog.text
+    assert not list(fresh.glob("*.so")) and not list(fresh.glob(".kernel-*"))
+
+
+def test_without_mkl_there_is_no_kernel(fresh, monkeypatch):
+    monkeypatch.setattr(kernel, "mkl_ldflags", lambda: None)
+    assert kernel.load() is None
+    assert "mkl" in kernel.why_unavailable()
+
+
+def test_the_library_depends_on_source_and_flags(monkeypatch, tmp_path):
+    monkeypatch.setattr(kernel, "cache_dir", lambda: tmp_path)
+    a = kernel.library_path(["-O3"])
+    assert a != kernel.library_path(["-O2"])
+    assert os.path.dirname(a) == str(tmp_path)
