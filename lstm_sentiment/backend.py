@@ -30,6 +30,8 @@ def user_has_set(key):
 
 # Python thunks around the kernel; no fusion, whose Composite ops only C runs fast.
 KERNEL_MODE = Mode(linker="py", optimizer="fast_run").excluding("fusion", "cxx_only")
+# The C backend, for the plain graph (train_lstm(fused=False)).
+C_MODE = Mode(linker="cvm", optimizer="fast_run")
 
 
 def configure():

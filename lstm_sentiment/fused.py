@@ -227,7 +227,7 @@ def local_scatter_add(fgraph, node):
     x, y, idx = node.inputs
     if node.op.set_instead_of_inc or x.ndim != 2 or y.ndim != 2 or x.dtype != y.dtype:
         return None
-    if x.dtype not in ("float32", "float64") or kernel.load() is None:
+    if x.dtype not in ("float32", "float64") or not kernel.available():
         return None
     if not (x.owner and isinstance(x.owner.op, Alloc) and len(x.owner.inputs) == 3):
         return None

@@ -7,6 +7,7 @@ plain ``scan`` graph, when no C compiler or no BLAS that it can link is
 available; ``why_unavailable()`` says why.
 """
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -26,6 +27,7 @@ SOURCE = Path(__file__).with_name("kernel.c")
 CFLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-std=c99"]
 
 _failure = None
+_enabled = True
 
 
 def mkl_ldflags():
@@ -125,6 +127,22 @@ def load():
         _failure = f"the LSTM kernel could not be built or loaded: {e}"
         logger.warning("%s; using the scan graph instead", _failure)
         return None
+
+
+def available():
+    """Whether models built now use the kernel: it loads, and no ``use(False)`` is in force."""
+    return _enabled and load() is not None
+
+
+@contextlib.contextmanager
+def use(enabled):
+    """Within it, models are built with the kernel (True) or from the plain graph (False)."""
+    global _enabled
+    previous, _enabled = _enabled, enabled
+    try:
+        yield
+    finally:
+        _enabled = previous
 
 
 def why_unavailable():

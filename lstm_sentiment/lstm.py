@@ -204,7 +204,7 @@ def lstm_layer(tparams, state_below, options, prefix="lstm", mask=None):
 
         return h, c
 
-    if options.get("fused", True) and kernel.load() is not None:
+    if options.get("fused", True) and kernel.available():
         return lstm_fused(state_below, mask, *(tparams[_p(prefix, k)] for k in "WbU"))
 
     state_below = tensor.dot(state_below, tparams[_p(prefix, "W")]) + tparams[_p(prefix, "b")]

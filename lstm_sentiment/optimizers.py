@@ -47,7 +47,7 @@ def adadelta(lr, tparams, grads, x, mask, y, cost):
     running_grads2 = _zeros_like(tparams, "rgrad2")
 
     zgup = list(zip(zipped_grads, grads))
-    if kernel.load() is not None:
+    if kernel.available():
         return _adadelta_fused(tparams, zipped_grads, running_up2, running_grads2, x, mask, y, cost, zgup)
     rg2up = [(rg2, 0.95 * rg2 + 0.05 * (g**2)) for rg2, g in zip(running_grads2, grads)]
 

@@ -19,7 +19,7 @@ import numpy
 import pytensor.tensor as tensor
 from pytensor import config
 
-from . import imdb
+from . import backend, imdb, kernel
 from .checkpoint import (
     ModelFileError,
     checkpoint_path,
@@ -123,6 +123,7 @@ def train_lstm(
     mode=None,  # PyTensor compilation mode (default: the C backend, see backend.py)
     data_dir=None,  # where datasets and caches go (default: $LSTM_SENTIMENT_DATA or ./data)
     resume=None,  # a checkpoint (<saveto>.checkpoint.npz) to continue; its saved options are used
+    fused=True,  # the LSTM and ADADELTA in the compiled kernel (same maths); False: the scan graph
 ):
     """Train the tutorial's LSTM sentiment classifier; returns (train_err, valid_err, test_err).
 
@@ -142,8 +143,11 @@ def train_lstm(
     model_options["optimizer"] = optimizer_name(model_options["optimizer"])
     check_options(model_options)
     logger.info("model options %s", model_options)
+    fused = model_options.get("fused", True)
+    if not (fused or "mode" in flags or backend.user_has_set("mode") or backend.user_has_set("linker")):
+        flags["mode"] = backend.C_MODE  # the plain graph runs best on PyTensor's C backend
 
-    with config.change_flags(**flags):
+    with config.change_flags(**flags), kernel.use(fused):
         return _train(model_options, optimizers[model_options["optimizer"]], checkpoint)
 
 
@@ -452,24 +456,27 @@ def build_parser():
         "valid_batch_size": "the minibatch size for evaluation",
         "dataset": "'imdb' (imdb.pkl in the data folder, built there from the official archive "
         "when missing), or an imdb.pkl, an aclImdb folder, an aclImdb_v1.tar.gz archive or a URL",
+        "use_dropout": "dropout (p=0.5) on the pooled LSTM output",
         "reload_model": "start from the parameters of this saved model (npz)",
         "test_size": "evaluate on a random subset of this many test reviews (-1: all)",
         "valid_portion": "share of the training set held out for validation",
         "seed": "random seed: the same seed gives the same numbers",
         "mode": "PyTensor mode to compile with, e.g. NUMBA or FAST_COMPILE "
-        "(default: the C backend with BLAS)",
+        "(default: Python thunks around the kernel; with --no-fused, the C backend)",
         "data_dir": "where datasets and caches go (default: $LSTM_SENTIMENT_DATA or ./data)",
         "resume": "continue the run saved in this checkpoint (<saveto>.checkpoint.npz), with its "
         "saved options; other flags are then ignored",
+        "fused": "run the LSTM layer and ADADELTA's step in the compiled kernel (the same maths); "
+        "--no-fused: the tutorial's scan graph, on PyTensor's C backend",
     }
     for name, default in defaults.items():
         flags = _flag_names(name)
         if name == "optimizer":
             parser.add_argument(*flags, dest=name, choices=sorted(optimizers), default="adadelta",
                                 help="the optimizer")
-        elif name == "use_dropout":
+        elif name in ("use_dropout", "fused"):
             parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction,
-                                default=default, help="dropout (p=0.5) on the pooled LSTM output")
+                                default=default, help=helps[name])
         else:
             kind = str if default is None or isinstance(default, str) else type(default)
             parser.add_argument(*flags, dest=name, type=kind, default=default, help=helps[name],

@@ -11,8 +11,9 @@ that the machine's drift hits both. Per repetition and side, one process
 measures the time from its start to the first update with an empty compile
 cache, and another measures, with a warm cache, the time to the first update,
 a training epoch, the evaluation of 500 and of all 25,000 test reviews (batch
-64) and the peak RSS. PyTorch compiles nothing, so both of its start-up rows
-are the same kind of run. Needs the ``bench`` extra (PyTorch).
+64) and the peak RSS. Each repetition starts with a new, empty compile cache,
+which its cold start fills. PyTorch compiles nothing, so both of its start-up
+rows are the same kind of run. Needs the ``bench`` extra (PyTorch).
 """
 
 import argparse
@@ -177,16 +178,14 @@ def worker(side, path, threads, started, cold):
     print(json.dumps(figures))
 
 
-def run(side, path, threads, cold):
-    """One worker process; its figures."""
+def run(side, path, threads, cold, cache):
+    """One worker process, compiling into ``cache`` (empty for a cold start); its figures."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    with tempfile.TemporaryDirectory(prefix="lstm-bench-cache-") as cache:
-        if cold and side == "ours":
-            flags = env.get("PYTENSOR_FLAGS", "")
-            env["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"base_compiledir={cache}"]))
-        command = [sys.executable, __file__, "--worker", side, "--data", path, "--threads", str(threads),
-                   "--started", repr(time.time())] + (["--cold"] if cold else [])
-        out = subprocess.run(command, env=env, capture_output=True, text=True)
+    flags = env.get("PYTENSOR_FLAGS", "")
+    env["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"base_compiledir={cache}"]))
+    command = [sys.executable, __file__, "--worker", side, "--data", path, "--threads", str(threads),
+               "--started", repr(time.time())] + (["--cold"] if cold else [])
+    out = subprocess.run(command, env=env, capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"the {side} worker failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -227,11 +226,14 @@ def main(argv=None):
     path = get_dataset_file(args.data)
     runs = {"ours": {k: [] for k in METRICS}, "torch": {k: [] for k in METRICS}}
     for rep in range(args.repeat):
-        for cold in (True, False):
-            for side in ("ours", "torch"):
-                print(f"repetition {rep + 1}/{args.repeat}: {side}, {'cold' if cold else 'warm'} start", file=sys.stderr)
-                for key, value in run(side, path, args.threads, cold).items():
-                    runs[side][key].append(value)
+        # A new, empty compile cache per repetition: the cold start fills it, the warm one reuses it.
+        with tempfile.TemporaryDirectory(prefix="lstm-bench-cache-") as cache:
+            for cold in (True, False):
+                for side in ("ours", "torch"):
+                    print(f"repetition {rep + 1}/{args.repeat}: {side}, {'cold' if cold else 'warm'} start",
+                          file=sys.stderr)
+                    for key, value in run(side, path, args.threads, cold, cache).items():
+                        runs[side][key].append(value)
     results = {side: {k: spread(v) for k, v in figures.items()} for side, figures in runs.items()}
     results["ratio"] = {k: results["ours"][k]["median"] / results["torch"][k]["median"] for k in METRICS}
     results["threads"] = args.threads

@@ -87,6 +87,35 @@ def test_same_seed_gives_the_same_numbers(marker_pkl, tmp_path):
     assert not numpy.array_equal(runs[0]["lstm_U"], runs[2]["lstm_U"])
 
 
+def test_no_fused_trains_the_plain_graph_to_the_same_model(marker_pkl, tmp_path, monkeypatch):
+    """The kernel and the scan graph on the C backend: the same training, up to float32 rounding."""
+    import pytensor
+
+    from lstm_sentiment import kernel
+
+    if kernel.load() is None:
+        pytest.skip(f"the LSTM kernel is unavailable: {kernel.why_unavailable()}")
+    runs, linkers = {}, {}
+    compile_function = pytensor.function
+
+    def spy(*args, **kwargs):
+        fn = compile_function(*args, **kwargs)
+        linkers.setdefault(fused, set()).add(type(fn.maker.linker).__name__)
+        ops = {type(n.op).__name__ for n in fn.maker.fgraph.toposort()}
+        assert ("LSTM" in ops or "Adadelta" in ops or "Scan" not in ops) if fused else "LSTM" not in ops
+        return fn
+
+    monkeypatch.setattr(pytensor, "function", spy)
+    for fused in (True, False):
+        saveto = str(tmp_path / f"{fused}.npz")
+        train_lstm(dataset=marker_pkl, saveto=saveto, max_epochs=2, fused=fused, **SMALL)
+        with numpy.load(saveto) as f:
+            runs[fused] = {k: f[k] for k in f.files}
+    assert linkers == {True: {"PerformLinker"}, False: {"VMLinker"}}
+    for k in ("Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b", "history_errs"):
+        numpy.testing.assert_allclose(runs[True][k], runs[False][k], rtol=1e-3, atol=1e-5, err_msg=k)
+
+
 def test_early_stopping_follows_the_tutorials_rule(tmp_path):
     rng = numpy.random.RandomState(6)
     noise = lambda n: ([list(rng.randint(2, 40, size=rng.randint(2, 20))) for _ in range(n)],
