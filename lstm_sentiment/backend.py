@@ -11,9 +11,16 @@ imported; any value the user gave in ``PYTENSOR_FLAGS`` or ``~/.pytensorrc``
 still wins.
 """
 
+import numpy
 import pytensor
 from pytensor import config  # noqa: F401  (the configured settings, for imdb.prepare_data)
+from pytensor.compile import optdb
 from pytensor.compile.mode import Mode
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
+from pytensor.scalar.basic import Cast
+from pytensor.tensor.elemwise import Elemwise
 
 from . import kernel
 from .kernel import mkl_ldflags
@@ -28,8 +35,38 @@ def user_has_set(key):
     return not vars(type(pytensor.config))[key].is_default
 
 
+class AsType(Op):
+    """``x.astype(dtype)``. PyTensor's Cast has no NumPy function, so the Python linker would
+    cast element by element (5 ms for the dropout mask of one batch); this casts at NumPy's
+    speed, with the same rounding. Put in place by a rewrite of KERNEL_MODE."""
+
+    __props__ = ("dtype",)
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def make_node(self, x):
+        x = pytensor.tensor.as_tensor_variable(x)
+        return Apply(self, [x], [pytensor.tensor.tensor(dtype=self.dtype, shape=x.type.shape)])
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = numpy.asarray(inputs[0]).astype(self.dtype)
+
+    def infer_shape(self, fgraph, node, shapes):
+        return shapes
+
+
+@node_rewriter([Elemwise])
+def local_cast_to_astype(fgraph, node):
+    if isinstance(node.op.scalar_op, Cast) and node.inputs[0].ndim > 0:
+        return [AsType(node.outputs[0].dtype)(node.inputs[0])]
+    return None
+
+
+optdb.register("cast_to_astype", dfs_rewriter(local_cast_to_astype), "numpy_cast", position=49.2)
+
 # Python thunks around the kernel; no fusion, whose Composite ops only C runs fast.
-KERNEL_MODE = Mode(linker="py", optimizer="fast_run").excluding("fusion", "cxx_only")
+KERNEL_MODE = Mode(linker="py", optimizer="fast_run").excluding("fusion", "cxx_only").including("numpy_cast")
 # The C backend, for the plain graph (train_lstm(fused=False)).
 C_MODE = Mode(linker="cvm", optimizer="fast_run")
 

@@ -20,8 +20,9 @@ from pytensor.tensor.basic import Alloc, get_underlying_scalar_constant_value
 from pytensor.tensor.elemwise import DimShuffle
 from pytensor.tensor.exceptions import NotScalarConstantError
 from pytensor.tensor.math import Sum, mul
+from pytensor.tensor.shape import Reshape, SpecifyShape
 from pytensor.tensor.rewriting.basic import register_specialize
-from pytensor.tensor.subtensor import AdvancedIncSubtensor1
+from pytensor.tensor.subtensor import AdvancedIncSubtensor1, AdvancedSubtensor1
 
 from . import kernel
 
@@ -107,6 +108,56 @@ class LSTM(Op):
             dh = tensor.zeros_like(h)
         demb, dW, db, dU = LSTMGrad()(emb, mask, W, U, h, c, gates, dh)
         return [demb, grad_undefined(self, 1, mask), dW, db, dU]
+
+
+class LSTMFromIds(Op):
+    """(Wemb, ids, mask, W, b, U) -> the (B, D) sum over time of mask * h, for the words ``ids``.
+
+    ``LSTM(keep=False, pooled=True)`` of ``Wemb[ids]`` reshaped to (T, B, D),
+    with the input projection of each word looked up in the table
+    ``Wemb @ W + b`` instead of computed: prediction then makes one product
+    per step instead of two. The table is computed again whenever Wemb, W
+    or b differ from the values it was computed from.
+    """
+
+    __props__ = ()
+
+    def make_node(self, Wemb, ids, mask, W, b, U):
+        Wemb, ids, W, b, U = map(tensor.as_tensor_variable, (Wemb, ids, W, b, U))
+        mask = tensor.cast(tensor.as_tensor_variable(mask), Wemb.dtype)
+        return Apply(self, [Wemb, ids, mask, W, b, U], [tensor.matrix(dtype=Wemb.dtype)])
+
+    def perform(self, node, inputs, output_storage):
+        Wemb, ids, mask, W, b, U = _contiguous(*inputs)
+        (T, B), D, n = mask.shape, U.shape[0], Wemb.shape[0]
+        if Wemb.shape[1] != D or W.shape != (D, 4 * D) or U.shape != (D, 4 * D) or b.shape != (4 * D,) or ids.size != T * B:
+            raise ValueError(
+                f"LSTM: shapes do not fit: Wemb {Wemb.shape}, {ids.size} ids, mask {mask.shape}, "
+                f"W {W.shape}, b {b.shape}, U {U.shape}"
+            )
+        ids = ids.astype("int64")
+        if ids.size and (ids.min() < -n or ids.max() >= n):
+            raise IndexError(f"LSTM: a word id is out of bounds for {n} embeddings")
+        ids = numpy.where(ids < 0, ids + n, ids)  # as NumPy indexing reads them
+        pool = numpy.empty((B, D), dtype=Wemb.dtype)
+        pooled = getattr(kernel.load(), f"lstm_pooled_ids_{kernel.suffix(Wemb.dtype)}")
+        table = self._table(Wemb, W, b)
+        if pooled(T, B, D, *map(kernel.address, (table, ids, mask, U, pool))):
+            raise MemoryError("LSTM: the kernel could not allocate its buffers")
+        output_storage[0][0] = pool
+
+    def _table(self, Wemb, W, b):
+        """``Wemb @ W + b``, from the cache when these are the values it was computed from."""
+        cached = getattr(self, "_cached", None)
+        if cached is None or not all(numpy.array_equal(old, new) for old, new in zip(cached, (Wemb, W, b))):
+            table = numpy.empty((Wemb.shape[0], W.shape[1]), dtype=Wemb.dtype)
+            fill = getattr(kernel.load(), f"lstm_table_{kernel.suffix(Wemb.dtype)}")
+            fill(Wemb.shape[0], Wemb.shape[1], *map(kernel.address, (Wemb, W, b, table)))
+            self._cached = (Wemb.copy(), W.copy(), b.copy(), table)
+        return self._cached[3]
+
+    def infer_shape(self, fgraph, node, shapes):
+        return [(shapes[2][1], shapes[5][0])]
 
 
 class LSTMGrad(Op):
@@ -260,6 +311,30 @@ def local_lstm_pooled(fgraph, node):
                 and len(fgraph.clients[h]) == 1 and _expanded(m, lstm.inputs[1])):
             return [LSTM(keep=False, pooled=True)(*lstm.inputs).astype(node.outputs[0].dtype)]
     return None
+
+
+@register_specialize
+@node_rewriter([LSTM])
+def local_lstm_from_ids(fgraph, node):
+    """A pooled LSTM over looked-up embeddings, ``Wemb[ids].reshape(T, B, D)`` -> LSTMFromIds.
+
+    LSTM checks that the reshaped rows fit the (T, B) mask, so row t * B + b
+    of the lookup is step t of review b, which is how LSTMFromIds reads ids.
+    """
+    if node.op != LSTM(keep=False, pooled=True):
+        return None
+    emb = node.inputs[0]
+    if not (emb.owner and isinstance(emb.owner.op, Reshape) and emb.ndim == 3):
+        return None
+    rows = emb.owner.inputs[0]
+    if rows.owner and isinstance(rows.owner.op, SpecifyShape):
+        rows = rows.owner.inputs[0]
+    if not (rows.owner and isinstance(rows.owner.op, AdvancedSubtensor1)):
+        return None
+    Wemb, ids = rows.owner.inputs
+    if Wemb.ndim != 2 or ids.ndim != 1 or Wemb.dtype != emb.dtype:
+        return None
+    return [LSTMFromIds()(Wemb, ids, *node.inputs[1:])]
 
 
 @register_specialize

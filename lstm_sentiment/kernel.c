@@ -91,7 +91,8 @@ static void F(activate)(int n, int D, REAL *p) {
 typedef struct {
     int T, B, D, nown, status;
     const int *own;
-    const REAL *emb, *mask, *W, *b, *U, *h, *c, *gates, *dh;
+    const long long *ids; /* with table: the word of each (t, b), whose projection is a row of table */
+    const REAL *emb, *mask, *W, *b, *U, *h, *c, *gates, *dh, *table;
     REAL *hw, *cw, *gw, *dx, *pool;
 } F(job);
 
@@ -105,19 +106,20 @@ static void *F(forward_rows)(void *arg) {
     const int T = a->T, B = a->B, D = a->D, G = 4 * D, nown = a->nown, CHUNK = 32;
     REAL *h = a->hw, *c = a->cw, *gates = a->gw;
     REAL *pre = malloc(sizeof(REAL) * nown * G + 1), *hprev = malloc(sizeof(REAL) * nown * D + 1);
-    REAL *eb = gates ? NULL : malloc(sizeof(REAL) * CHUNK * nown * D + 1);
-    REAL *xp = gates ? NULL : malloc(sizeof(REAL) * CHUNK * nown * G + 1);
+    const int chunked = !gates && !a->table;
+    REAL *eb = chunked ? malloc(sizeof(REAL) * CHUNK * nown * D + 1) : NULL;
+    REAL *xp = chunked ? malloc(sizeof(REAL) * CHUNK * nown * G + 1) : NULL;
     int *rows = malloc(sizeof(int) * nown + 1);
     double *acc = a->pool ? calloc((size_t)nown * D + 1, sizeof(double)) : NULL;
     a->status = -1;
-    if (!pre || !hprev || !rows || (!gates && (!eb || !xp)) || (a->pool && !acc)) goto done;
+    if (!pre || !hprev || !rows || (chunked && (!eb || !xp)) || (a->pool && !acc)) goto done;
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
     for (int t = 0; t < T; t++) {
         const REAL *m = a->mask + (size_t)t * B;
         const size_t now = a->pool ? (size_t)(t & 1) : (size_t)t, before = a->pool ? now ^ 1 : now - 1;
         const REAL *hp = t ? h + before * B * D : NULL;
         const REAL *cp = t ? c + before * B * D : NULL;
-        if (!gates && t % CHUNK == 0) {
+        if (chunked && t % CHUNK == 0) {
             int steps = T - t < CHUNK ? T - t : CHUNK;
             for (int s = 0; s < steps; s++)
                 for (int q = 0; q < nown; q++)
@@ -130,7 +132,9 @@ static void *F(forward_rows)(void *arg) {
             if (m[a->own[q]] != 0) rows[n++] = q;
         for (int j = 0; j < n; j++) {
             const int r = a->own[rows[j]];
-            const REAL *x = gates ? gates + ((size_t)t * B + r) * G : xp + ((size_t)(t % CHUNK) * nown + rows[j]) * G;
+            const REAL *x = gates ? gates + ((size_t)t * B + r) * G
+                            : a->table ? a->table + (size_t)a->ids[(size_t)t * B + r] * G
+                            : xp + ((size_t)(t % CHUNK) * nown + rows[j]) * G;
             memcpy(pre + (size_t)j * G, x, sizeof(REAL) * G);
             if (hp) memcpy(hprev + (size_t)j * D, hp + (size_t)r * D, sizeof(REAL) * D);
         }
@@ -288,6 +292,24 @@ int F(lstm_forward)(int T, int B, int D, const REAL *emb, const REAL *mask, cons
     if (gates) F(project)(T * B, D, emb, W, b, gates);
     F(job) proto = {.T = T, .B = B, .D = D, .emb = emb, .mask = mask, .W = W, .b = b, .U = U,
                     .hw = pool ? ring : h, .cw = pool ? ring + 2 * B * D : c, .gw = gates, .pool = pool};
+    int status = F(parallel)(F(forward_rows), proto);
+    free(ring);
+    return status;
+}
+
+/* The input projection of every word: table (n, 4D) = Wemb (n, D) @ W + b. */
+void F(lstm_table)(int n, int D, const REAL *Wemb, const REAL *W, const REAL *b, REAL *table) {
+    F(project)(n, D, Wemb, W, b, table);
+}
+
+/* lstm_forward's pooled output, for the reviews ids (T,B), each id a row of table (ids checked
+ * by the caller): the projection of a word is looked up instead of computed. */
+int F(lstm_pooled_ids)(int T, int B, int D, const REAL *table, const long long *ids,
+                       const REAL *mask, const REAL *U, REAL *pool) {
+    REAL *ring = malloc(sizeof(REAL) * 4 * B * D + 1);
+    if (!ring) return -1;
+    F(job) proto = {.T = T, .B = B, .D = D, .ids = ids, .table = table, .mask = mask, .U = U,
+                    .hw = ring, .cw = ring + 2 * B * D, .pool = pool};
     int status = F(parallel)(F(forward_rows), proto);
     free(ring);
     return status;

@@ -90,6 +90,9 @@ def _declare(lib):
         getattr(lib, f"adadelta_{suffix}").argtypes = [ctypes.c_long] + [ptr] * 4
         getattr(lib, f"adadelta_{suffix}").restype = None
         getattr(lib, f"scatter_add_{suffix}").argtypes = [ctypes.c_longlong, i, ctypes.c_longlong] + [ptr] * 3
+        getattr(lib, f"lstm_table_{suffix}").argtypes = [i, i] + [ptr] * 4
+        getattr(lib, f"lstm_table_{suffix}").restype = None
+        getattr(lib, f"lstm_pooled_ids_{suffix}").argtypes = [i, i, i] + [ptr] * 5
     lib.lstm_set_threads.argtypes = [i]
     return lib
 

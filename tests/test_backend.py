@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from lstm_sentiment import kernel
+from lstm_sentiment import backend, kernel
 
 PROBE = """
 import json, warnings
@@ -96,3 +96,18 @@ def test_mkl_ldflags_without_the_wheel_leaves_pytensor_to_search(monkeypatch):
 
     monkeypatch.setattr(importlib.metadata, "files", missing)
     assert kernel.mkl_ldflags() is None
+
+
+def test_casts_of_arrays_run_through_numpy_in_the_kernels_mode():
+    import numpy
+    import pytensor
+    import pytensor.tensor as pt
+
+    x = pt.vector("x", dtype="float64")
+    f = pytensor.function([x], [pt.cast(x, "float32"), pt.cast(x > 0, "float32")], mode=backend.KERNEL_MODE)
+    assert [type(n.op).__name__ for n in f.maker.fgraph.toposort()].count("AsType") == 2
+    values = numpy.array([0.1, -2.5, 1e-40, 3.0000001, numpy.nan])
+    a, b = f(values)
+    numpy.testing.assert_array_equal(a, values.astype("float32"))
+    numpy.testing.assert_array_equal(b, (values > 0).astype("float32"))
+    assert a.dtype == b.dtype == "float32"

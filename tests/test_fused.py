@@ -9,7 +9,7 @@ from pytensor import config
 from pytensor.gradient import verify_grad
 
 from lstm_sentiment import kernel
-from lstm_sentiment.fused import LSTM, Adadelta, ScatterAdd, lstm_fused
+from lstm_sentiment.fused import LSTM, Adadelta, LSTMFromIds, ScatterAdd, lstm_fused
 from lstm_sentiment.lstm import build_model, init_params, init_tparams, lstm_layer
 from lstm_sentiment.optimizers import adadelta
 
@@ -91,23 +91,32 @@ def test_gradient_matches_finite_differences():
         )
 
 
-def _predictions(fused, x, mask):
-    with config.change_flags(floatX="float64"):
-        tparams = init_tparams(_params(OPTIONS, seed=4))
-        use_noise, _, _, _, f_pred_prob, _, _ = build_model(tparams, dict(OPTIONS, fused=fused))
-        return f_pred_prob(x, mask), f_pred_prob.fn
-
-
-def test_prediction_stores_neither_the_gates_nor_h_and_equals_the_scan():
+def test_prediction_looks_words_up_stores_no_step_and_equals_the_scan():
     rng = numpy.random.RandomState(5)
     mask = _mask(50, 11, rng, fractional=False)
     mask[0] = 1  # no empty review: the mean over its steps would be 0/0
     x = rng.randint(0, 30, size=mask.shape).astype("int64") * (mask > 0)
-    expected, _ = _predictions(False, x, mask)
-    probs, fn = _predictions(True, x, mask)
-    ops = [n.op for n in fn.maker.fgraph.toposort() if isinstance(n.op, LSTM)]
-    assert ops == [LSTM(keep=False, pooled=True)]
-    numpy.testing.assert_allclose(probs, expected, rtol=1e-12)
+    with config.change_flags(floatX="float64"):
+        tparams = init_tparams(_params(OPTIONS, seed=4))
+        plain, fused = (build_model(tparams, dict(OPTIONS, fused=f))[4] for f in (False, True))
+        numpy.testing.assert_allclose(fused(x, mask), plain(x, mask), rtol=1e-12)
+        ops = [n.op for n in fused.fn.maker.fgraph.toposort() if isinstance(n.op, (LSTM, LSTMFromIds))]
+        assert ops == [LSTMFromIds()]
+        # new values of the parameters (set, and changed in place as ADADELTA's step does)
+        # give new predictions: the table of word projections is not stale
+        tparams["lstm_W"].set_value(tparams["lstm_W"].get_value() * 0.5)
+        numpy.testing.assert_allclose(fused(x, mask), plain(x, mask), rtol=1e-12)
+        tparams["Wemb"].get_value(borrow=True)[x[0, 0]] += 1.0
+        tparams["lstm_b"].get_value(borrow=True)[:] -= 0.2
+        numpy.testing.assert_allclose(fused(x, mask), plain(x, mask), rtol=1e-12)
+
+
+def test_out_of_range_word_ids_are_reported():
+    with config.change_flags(floatX="float64"):
+        tparams = init_tparams(_params(OPTIONS))
+        f_pred_prob = build_model(tparams, dict(OPTIONS))[4]
+        with pytest.raises(IndexError, match="out of bounds"):
+            f_pred_prob(numpy.full((3, 2), 30, dtype="int64"), numpy.ones((3, 2)))
 
 
 def test_h_alone_is_computed_without_the_gates():
