@@ -13,10 +13,14 @@ cache, and another measures, with a warm cache, the time to the first update,
 a training epoch, the evaluation of 500 and of all 25,000 test reviews (batch
 64) and the peak RSS. Each repetition starts with a new, empty compile cache,
 which its cold start fills. PyTorch compiles nothing, so both of its start-up
-rows are the same kind of run. Needs the ``bench`` extra (PyTorch).
+rows are the same kind of run. With ``--plain``, a third side is this package
+without its kernel (``train_lstm(fused=False)``: the tutorial's scan graph on
+PyTensor's C backend), for the speed-up in the same run. Needs the ``bench``
+extra (PyTorch).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -155,11 +159,28 @@ class Torch:
         return numpy.concatenate(probs)
 
 
+def plain_graph():
+    """This package without its kernel: the tutorial's scan graph on PyTensor's C backend."""
+    from pytensor import config
+
+    from lstm_sentiment import backend, kernel
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(config.change_flags(mode=backend.C_MODE))
+    stack.enter_context(kernel.use(False))
+    return stack
+
+
 def worker(side, path, threads, started, cold):
     """Measure one side in this process; print the figures as JSON."""
+    with plain_graph() if side == "plain" else contextlib.nullcontext():
+        print(json.dumps(measure(side, path, threads, started, cold)))
+
+
+def measure(side, path, threads, started, cold):
     figures = {}
     train, _, test = load(path)
-    model = Ours(train) if side == "ours" else Torch(train, threads)
+    model = Torch(train, threads) if side == "torch" else Ours(train)
     batches = epoch_batches(len(train[0]))
     first = batches[0]
     model.update([train[0][i] for i in first], [train[1][i] for i in first])
@@ -169,13 +190,14 @@ def worker(side, path, threads, started, cold):
         for idx in epoch_batches(len(train[0])):
             model.update([train[0][i] for i in idx], [train[1][i] for i in idx])
         figures["train_epoch"] = time.time() - start
+        model.evaluate(subset(test, 2))  # compiles the prediction function, outside the timings
         for name, data in (("eval_500", subset(test, TEST_SUBSET)), ("eval_25k", test)):
             start = time.time()
             probs = model.evaluate(data)
             figures[name] = time.time() - start
             assert probs.shape == (len(data[0]), 2) and numpy.isfinite(probs).all()
         figures["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(figures))
+    return figures
 
 
 def run(side, path, threads, cold, cache):
@@ -195,14 +217,21 @@ def spread(values):
     return {"min": min(values), "median": statistics.median(values), "max": max(values), "runs": values}
 
 
-def table(results, threads):
-    lines = [f"threads: {threads} on each side; min / median / max of {len(results['ours']['train_epoch']['runs'])} runs",
-             f"{'':44} {'ours':>22} {'PyTorch':>22} {'ratio':>6}  target"]
+NAMES = {"ours": "ours", "torch": "PyTorch", "plain": "ours, plain graph"}
+
+
+def table(results, sides, threads):
+    """Min / median / max of each side, and the ratio ours/PyTorch of the medians."""
+    runs = len(results["ours"]["train_epoch"]["runs"])
+    lines = [f"threads: {threads} on each side; min / median / max of {runs} runs",
+             f"{'':44}" + "".join(f" {NAMES[side]:>22}" for side in sides) + f" {'ratio':>6}  target"]
     for key, (label, unit, target) in METRICS.items():
-        ours, theirs = results["ours"][key], results["torch"][key]
-        cells = [f"{r['min']:6.1f} {r['median']:6.1f} {r['max']:6.1f} {unit:<2}" if unit == "MB" else
-                 f"{r['min']:6.2f} {r['median']:6.2f} {r['max']:6.2f} {unit:<2}" for r in (ours, theirs)]
-        lines.append(f"{label:44} {cells[0]:>22} {cells[1]:>22} {results['ratio'][key]:6.2f}  {target}")
+        digits = 1 if unit == "MB" else 2
+        cells = "".join(
+            " " + " ".join(f"{results[side][key][s]:6.{digits}f}" for s in ("min", "median", "max")) + f" {unit:<2}"
+            for side in sides
+        )
+        lines.append(f"{label:44}{cells} {results['ratio'][key]:6.2f}  {target}")
     return "\n".join(lines)
 
 
@@ -214,7 +243,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="threads for each side (default: the cores this process may use)")
     parser.add_argument("--json", help="also write the figures to this file")
-    parser.add_argument("--worker", choices=["ours", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--plain", action="store_true",
+                        help="also measure this package without its kernel (the tutorial's scan graph)")
+    parser.add_argument("--worker", choices=["ours", "torch", "plain"], help=argparse.SUPPRESS)
     parser.add_argument("--started", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -224,12 +255,13 @@ def main(argv=None):
     from lstm_sentiment.imdb import get_dataset_file
 
     path = get_dataset_file(args.data)
-    runs = {"ours": {k: [] for k in METRICS}, "torch": {k: [] for k in METRICS}}
+    sides = ("ours", "torch", "plain") if args.plain else ("ours", "torch")
+    runs = {side: {k: [] for k in METRICS} for side in sides}
     for rep in range(args.repeat):
         # A new, empty compile cache per repetition: the cold start fills it, the warm one reuses it.
         with tempfile.TemporaryDirectory(prefix="lstm-bench-cache-") as cache:
             for cold in (True, False):
-                for side in ("ours", "torch"):
+                for side in sides:
                     print(f"repetition {rep + 1}/{args.repeat}: {side}, {'cold' if cold else 'warm'} start",
                           file=sys.stderr)
                     for key, value in run(side, path, args.threads, cold, cache).items():
@@ -237,7 +269,7 @@ def main(argv=None):
     results = {side: {k: spread(v) for k, v in figures.items()} for side, figures in runs.items()}
     results["ratio"] = {k: results["ours"][k]["median"] / results["torch"][k]["median"] for k in METRICS}
     results["threads"] = args.threads
-    print(table(results, args.threads))
+    print(table(results, sides, args.threads))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

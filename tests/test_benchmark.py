@@ -19,9 +19,10 @@ def _benchmark():
     return module
 
 
-def test_our_worker_measures_every_figure(marker_pkl, capsys):
+@pytest.mark.parametrize("side", ["ours", "plain"])
+def test_our_worker_measures_every_figure(marker_pkl, capsys, side):
     bench = _benchmark()
-    bench.worker("ours", marker_pkl, 2, time.time(), cold=False)
+    bench.worker(side, marker_pkl, 2, time.time(), cold=False)
     figures = json.loads(capsys.readouterr().out)
     assert set(figures) == set(bench.METRICS) - {"first_update_cold"}
     assert all(v > 0 for v in figures.values())
