@@ -73,7 +73,6 @@ C_MODE = Mode(linker="cvm", optimizer="fast_run")
 
 def configure():
     """Apply the package's PyTensor defaults wherever the user set nothing."""
-    config = pytensor.config
     if not user_has_set("floatX"):
         config.floatX = "float32"
     if not user_has_set("blas__ldflags"):

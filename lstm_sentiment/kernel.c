@@ -1,5 +1,6 @@
-/* The tutorial's LSTM layer over a whole minibatch, forward and backward, and
- * ADADELTA's update, as compiled loops around BLAS products.
+/* The tutorial's LSTM layer over a whole minibatch, forward and backward, with
+ * ADADELTA's update and the embedding's gradient, as compiled loops around BLAS
+ * products (fused.py wraps each in a PyTensor Op).
  *
  * The same maths as lstm_layer (input projection, then the scan over _step):
  *   preact = h[t-1] @ U + (emb[t] @ W + b)      (gates side by side: i, f, o, c)
@@ -8,7 +9,10 @@
  *   h[t] = m * (o * tanh(c[t]))     + (1 - m) * h[t-1]
  * with h[-1] = c[-1] = 0. Rows whose mask is exactly 0 carry h and c over
  * unchanged, which is what the formula gives, so their products are skipped;
- * the input projection and the sums over time are each one large product.
+ * the input projection and the sums over time are each one large product, and
+ * the batch's rows, independent through time, are shared among threads. For
+ * prediction, the sum over time of mask * h comes out directly, and a word's
+ * input projection can be a row of the table Wemb @ W + b.
  *
  * kernel.py compiles this file at first use. It includes itself twice, to
  * define every function for float (suffix _f32) and for double (_f64).
@@ -33,6 +37,16 @@ void cblas_sgemm(int, int, int, int, int, int, float, const float *, int, const 
 void cblas_dgemm(int, int, int, int, int, int, double, const double *, int, const double *, int,
                  double, double *, int);
 int MKL_Set_Num_Threads_Local(int);
+/* MKL's packed products: U packed once per pass, then reused by every step's product. */
+enum { BMatrix = 162, Packed = 151 };
+size_t cblas_sgemm_pack_get_size(int, int, int, int);
+size_t cblas_dgemm_pack_get_size(int, int, int, int);
+void cblas_sgemm_pack(int, int, int, int, int, int, float, const float *, int, float *);
+void cblas_dgemm_pack(int, int, int, int, int, int, double, const double *, int, double *);
+void cblas_sgemm_compute(int, int, int, int, int, int, const float *, int, const float *, int, float,
+                         float *, int);
+void cblas_dgemm_compute(int, int, int, int, int, int, const double *, int, const double *, int,
+                         double, double *, int);
 
 int MKL_Get_Max_Threads(void);
 
@@ -52,6 +66,9 @@ static int threads(int B) {
 #define REAL float
 #define F(name) name##_f32
 #define GEMM cblas_sgemm
+#define PACK_SIZE cblas_sgemm_pack_get_size
+#define PACK cblas_sgemm_pack
+#define COMPUTE cblas_sgemm_compute
 #define EXP expf
 #define TANH tanhf
 #define SQRT sqrtf
@@ -59,12 +76,18 @@ static int threads(int B) {
 #undef REAL
 #undef F
 #undef GEMM
+#undef PACK_SIZE
+#undef PACK
+#undef COMPUTE
 #undef EXP
 #undef TANH
 #undef SQRT
 #define REAL double
 #define F(name) name##_f64
 #define GEMM cblas_dgemm
+#define PACK_SIZE cblas_dgemm_pack_get_size
+#define PACK cblas_dgemm_pack
+#define COMPUTE cblas_dgemm_compute
 #define EXP exp
 #define TANH tanh
 #define SQRT sqrt
@@ -111,9 +134,11 @@ static void *F(forward_rows)(void *arg) {
     REAL *xp = chunked ? malloc(sizeof(REAL) * CHUNK * nown * G + 1) : NULL;
     int *rows = malloc(sizeof(int) * nown + 1);
     double *acc = a->pool ? calloc((size_t)nown * D + 1, sizeof(double)) : NULL;
+    REAL *Up = malloc(PACK_SIZE(BMatrix, nown, G, D) + 1); /* U, packed */
     a->status = -1;
-    if (!pre || !hprev || !rows || (chunked && (!eb || !xp)) || (a->pool && !acc)) goto done;
+    if (!pre || !hprev || !rows || (chunked && (!eb || !xp)) || (a->pool && !acc) || !Up) goto done;
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
+    PACK(RowMajor, BMatrix, NoTrans, nown, G, D, 1, a->U, G, Up);
     for (int t = 0; t < T; t++) {
         const REAL *m = a->mask + (size_t)t * B;
         const size_t now = a->pool ? (size_t)(t & 1) : (size_t)t, before = a->pool ? now ^ 1 : now - 1;
@@ -138,7 +163,7 @@ static void *F(forward_rows)(void *arg) {
             memcpy(pre + (size_t)j * G, x, sizeof(REAL) * G);
             if (hp) memcpy(hprev + (size_t)j * D, hp + (size_t)r * D, sizeof(REAL) * D);
         }
-        if (hp && n) GEMM(RowMajor, NoTrans, NoTrans, n, G, D, 1, hprev, D, a->U, G, 1, pre, G);
+        if (hp && n) COMPUTE(RowMajor, NoTrans, Packed, n, G, D, hprev, D, Up, G, 1, pre, G);
         F(activate)(n, D, pre);
         for (int j = 0, q = 0; q < nown; q++) {
             const int r = a->own[q];
@@ -172,7 +197,7 @@ static void *F(forward_rows)(void *arg) {
     a->status = 0;
     MKL_Set_Num_Threads_Local(blas_threads);
 done:
-    free(pre); free(hprev); free(eb); free(xp); free(rows); free(acc);
+    free(pre); free(hprev); free(eb); free(xp); free(rows); free(acc); free(Up);
     return NULL;
 }
 

@@ -290,14 +290,13 @@ def build_model(tparams, options):
 def pred_probs(f_pred_prob, prepare_data, data, iterator, verbose=False):
     """Class probabilities of every example of ``data``, minibatch by minibatch."""
     n_samples = len(data[0])
+    labels = numpy.asarray(data[1])
     probs = None
 
     n_done = 0
 
     for _, valid_index in iterator:
-        x, mask, _ = prepare_data(
-            [data[0][t] for t in valid_index], numpy.array(data[1])[valid_index], maxlen=None
-        )
+        x, mask, _ = prepare_data([data[0][t] for t in valid_index], labels[valid_index], maxlen=None)
         batch_probs = f_pred_prob(x, mask)
         if probs is None:
             probs = numpy.zeros((n_samples, batch_probs.shape[1]), dtype=config.floatX)

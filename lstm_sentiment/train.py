@@ -43,6 +43,7 @@ from .lstm import (
 )
 from .optimizers import adadelta, optimizers
 
+
 class OptionError(ValueError):
     """An argument of ``train_lstm`` (a command-line flag) with a value it cannot take."""
 
