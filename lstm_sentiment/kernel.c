@@ -38,7 +38,7 @@ void cblas_dgemm(int, int, int, int, int, int, double, const double *, int, cons
                  double, double *, int);
 int MKL_Set_Num_Threads_Local(int);
 /* MKL's packed products: U packed once per pass, then reused by every step's product. */
-enum { BMatrix = 162, Packed = 151 };
+enum { BMatrix = 162, Packed = 151, PACK_ROWS = 16 };
 size_t cblas_sgemm_pack_get_size(int, int, int, int);
 size_t cblas_dgemm_pack_get_size(int, int, int, int);
 void cblas_sgemm_pack(int, int, int, int, int, int, float, const float *, int, float *);
@@ -134,11 +134,13 @@ static void *F(forward_rows)(void *arg) {
     REAL *xp = chunked ? malloc(sizeof(REAL) * CHUNK * nown * G + 1) : NULL;
     int *rows = malloc(sizeof(int) * nown + 1);
     double *acc = a->pool ? calloc((size_t)nown * D + 1, sizeof(double)) : NULL;
-    REAL *Up = malloc(PACK_SIZE(BMatrix, nown, G, D) + 1); /* U, packed */
+    /* U packed, for prediction's larger batches; for a few rows (training) it does not pay */
+    REAL *Up = nown >= PACK_ROWS ? malloc(PACK_SIZE(BMatrix, nown, G, D) + 1) : NULL;
     a->status = -1;
-    if (!pre || !hprev || !rows || (chunked && (!eb || !xp)) || (a->pool && !acc) || !Up) goto done;
+    if (!pre || !hprev || !rows || (chunked && (!eb || !xp)) || (a->pool && !acc)) goto done;
+    if (nown >= PACK_ROWS && !Up) goto done;
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
-    PACK(RowMajor, BMatrix, NoTrans, nown, G, D, 1, a->U, G, Up);
+    if (Up) PACK(RowMajor, BMatrix, NoTrans, nown, G, D, 1, a->U, G, Up);
     for (int t = 0; t < T; t++) {
         const REAL *m = a->mask + (size_t)t * B;
         const size_t now = a->pool ? (size_t)(t & 1) : (size_t)t, before = a->pool ? now ^ 1 : now - 1;
@@ -163,7 +165,8 @@ static void *F(forward_rows)(void *arg) {
             memcpy(pre + (size_t)j * G, x, sizeof(REAL) * G);
             if (hp) memcpy(hprev + (size_t)j * D, hp + (size_t)r * D, sizeof(REAL) * D);
         }
-        if (hp && n) COMPUTE(RowMajor, NoTrans, Packed, n, G, D, hprev, D, Up, G, 1, pre, G);
+        if (hp && n && Up) COMPUTE(RowMajor, NoTrans, Packed, n, G, D, hprev, D, Up, G, 1, pre, G);
+        else if (hp && n) GEMM(RowMajor, NoTrans, NoTrans, n, G, D, 1, hprev, D, a->U, G, 1, pre, G);
         F(activate)(n, D, pre);
         for (int j = 0, q = 0; q < nown; q++) {
             const int r = a->own[q];
