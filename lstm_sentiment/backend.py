@@ -4,16 +4,16 @@ pip-installed PyTensor 3 compiles with its Numba backend and, finding no BLAS it
 recognises, falls back to NumPy for dot products; both are many times slower
 than this model needs. The model's heavy work runs in the compiled kernel
 (``kernel.py``), so PyTensor runs the rest with Python thunks (``KERNEL_MODE``:
-linker ``py``, which compiles in a second, and no elementwise fusion, since
-NumPy then runs each elementwise op). Without the kernel, the scan graph runs on the C
-backend (``cvm``) linked to MKL. ``configure`` runs when this module is first
+linker ``py``, which compiles in a second; no elementwise fusion, since NumPy
+then runs each elementwise op; casts through NumPy). Without the kernel, the
+scan graph runs on the C backend (``cvm``) linked to MKL. ``configure`` runs when this module is first
 imported; any value the user gave in ``PYTENSOR_FLAGS`` or ``~/.pytensorrc``
 still wins.
 """
 
 import numpy
 import pytensor
-from pytensor import config  # noqa: F401  (the configured settings, for imdb.prepare_data)
+from pytensor import config  # also read by imdb.prepare_data, through this module
 from pytensor.compile import optdb
 from pytensor.compile.mode import Mode
 from pytensor.graph.basic import Apply

@@ -4,12 +4,12 @@
 ``lstm.lstm_layer``'s input projection and scan over ``_step``, and its
 gradient is theirs: one call into C per minibatch instead of a loop of
 small ops, with the time loop's products on the active rows only and the
-sums over time done as single large products. ``Adadelta`` is the
-optimizer's step, fused the same way. The tests check both against the
-plain graphs.
+sums over time done as single large products. Rewrites choose its
+forward-only, pooled and word-table (``LSTMFromIds``) versions for
+prediction. ``Adadelta`` is the optimizer's step and ``ScatterAdd`` the
+embedding's gradient, each in one pass. The tests check every Op against
+the plain graph it replaces.
 """
-
-import ctypes
 
 import numpy
 import pytensor.tensor as tensor
@@ -33,13 +33,16 @@ def _contiguous(*arrays):
     return [numpy.ascontiguousarray(a) for a in arrays]
 
 
-_memcmp = ctypes.CDLL(None).memcmp
-_memcmp.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
-
-
 def _same(a, b):
-    """Whether two C-contiguous arrays hold the same bytes (memcmp: no temporary array)."""
-    return a.shape == b.shape and a.dtype == b.dtype and _memcmp(a.ctypes.data, b.ctypes.data, a.nbytes) == 0
+    """Whether two C-contiguous arrays hold the same bytes (a memcmp: no temporary array)."""
+    return (a.shape == b.shape and a.dtype == b.dtype
+            and bool(kernel.load().same_bytes(a.nbytes, kernel.address(a), kernel.address(b))))
+
+
+def _check(status):
+    """The kernel returns nonzero when it could not allocate its buffers."""
+    if status:
+        raise MemoryError("LSTM: the kernel could not allocate its buffers")
 
 
 class LSTM(Op):
@@ -69,9 +72,10 @@ class LSTM(Op):
         ):
             raise TypeError("LSTM needs emb (T, B, D), mask (T, B), W, U (D, 4D) and b (4D) of one dtype")
         h = tensor.tensor(dtype=emb.dtype, shape=(None, None, None))
-        outputs = [h, h.type(), h.type()] if self.keep else [h]
         if self.pooled:
             outputs = [tensor.matrix(dtype=emb.dtype)]
+        else:
+            outputs = [h, h.type(), h.type()] if self.keep else [h]
         return Apply(self, [emb, mask, W, b, U], outputs)
 
     def perform(self, node, inputs, output_storage):
@@ -82,20 +86,18 @@ class LSTM(Op):
                 f"LSTM: shapes do not fit: emb {emb.shape}, mask {mask.shape}, W {W.shape}, "
                 f"b {b.shape}, U {U.shape}"
             )
-        forward = getattr(kernel.load(), f"lstm_forward_{kernel.suffix(emb.dtype)}")
+        forward = kernel.function("lstm_forward", emb.dtype)
         if self.pooled:
             pool = numpy.empty((B, D), dtype=emb.dtype)
-            if forward(T, B, D, *map(kernel.address, (emb, mask, W, b, U)), None, None, None,
-                       kernel.address(pool)):
-                raise MemoryError("LSTM: the kernel could not allocate its buffers")
+            _check(forward(T, B, D, *map(kernel.address, (emb, mask, W, b, U)), None, None, None,
+                           kernel.address(pool)))
             output_storage[0][0] = pool
             return
         h = numpy.empty((T, B, D), dtype=emb.dtype)
         c = numpy.empty_like(h)
         gates = numpy.empty((T, B, 4 * D), dtype=emb.dtype) if self.keep else None
-        if forward(T, B, D, *map(kernel.address, (emb, mask, W, b, U, h, c)),
-                   kernel.address(gates) if self.keep else None, None):
-            raise MemoryError("LSTM: the kernel could not allocate its buffers")
+        _check(forward(T, B, D, *map(kernel.address, (emb, mask, W, b, U, h, c)),
+                       kernel.address(gates) if self.keep else None, None))
         output_storage[0][0] = h
         if self.keep:
             output_storage[1][0] = c
@@ -151,10 +153,9 @@ class LSTMFromIds(Op):
             raise IndexError(f"LSTM: a word id is out of bounds for {n} embeddings")
         ids = numpy.where(ids < 0, ids + n, ids)  # as NumPy indexing reads them
         pool = numpy.empty((B, D), dtype=Wemb.dtype)
-        pooled = getattr(kernel.load(), f"lstm_pooled_ids_{kernel.suffix(Wemb.dtype)}")
         table = self._table(Wemb, W, b)
-        if pooled(T, B, D, *map(kernel.address, (table, ids, mask, U, pool))):
-            raise MemoryError("LSTM: the kernel could not allocate its buffers")
+        _check(kernel.function("lstm_pooled_ids", Wemb.dtype)(
+            T, B, D, *map(kernel.address, (table, ids, mask, U, pool))))
         output_storage[0][0] = pool
 
     def _table(self, Wemb, W, b):
@@ -162,8 +163,8 @@ class LSTMFromIds(Op):
         cached = getattr(self, "_cached", None)
         if cached is None or not all(_same(old, new) for old, new in zip(cached, (Wemb, W, b))):
             table = numpy.empty((Wemb.shape[0], W.shape[1]), dtype=Wemb.dtype)
-            fill = getattr(kernel.load(), f"lstm_table_{kernel.suffix(Wemb.dtype)}")
-            fill(Wemb.shape[0], Wemb.shape[1], *map(kernel.address, (Wemb, W, b, table)))
+            kernel.function("lstm_table", Wemb.dtype)(
+                Wemb.shape[0], Wemb.shape[1], *map(kernel.address, (Wemb, W, b, table)))
             self._cached = (Wemb.copy(), W.copy(), b.copy(), table)
         return self._cached[3]
 
@@ -187,10 +188,8 @@ class LSTMGrad(Op):
         T, B, D = h.shape
         demb, dW, db, dU = (numpy.empty_like(emb), numpy.empty_like(W),
                             numpy.empty(4 * D, dtype=W.dtype), numpy.empty_like(U))
-        backward = getattr(kernel.load(), f"lstm_backward_{kernel.suffix(h.dtype)}")
         arrays = (emb, mask, W, U, h, c, gates, dh, demb, dW, db, dU)
-        if backward(T, B, D, *map(kernel.address, arrays)):
-            raise MemoryError("LSTM: the kernel could not allocate its buffers")
+        _check(kernel.function("lstm_backward", h.dtype)(T, B, D, *map(kernel.address, arrays)))
         for storage, value in zip(output_storage, (demb, dW, db, dU)):
             storage[0] = value
 
@@ -225,8 +224,7 @@ class Adadelta(Op):
         g = numpy.ascontiguousarray(g)
         if not (self.inplace and all(a.flags.c_contiguous and a.flags.writeable for a in (p, ru2, rg2))):
             p, ru2, rg2 = (numpy.array(a) for a in (p, ru2, rg2))
-        step = getattr(kernel.load(), f"adadelta_{kernel.suffix(p.dtype)}")
-        step(p.size, *map(kernel.address, (p, g, ru2, rg2)))
+        kernel.function("adadelta", p.dtype)(p.size, *map(kernel.address, (p, g, ru2, rg2)))
         for storage, value in zip(output_storage, (p, ru2, rg2)):
             storage[0] = value
 
@@ -256,8 +254,7 @@ class ScatterAdd(Op):
         if y.shape != (len(idx), D):
             raise ValueError(f"ScatterAdd: {y.shape[0]} rows of {y.shape[1:]} for {len(idx)} indices into width {D}")
         out = numpy.empty((n, D), dtype=y.dtype)
-        add = getattr(kernel.load(), f"scatter_add_{kernel.suffix(y.dtype)}")
-        if add(n, D, len(idx), *map(kernel.address, (y, idx, out))):
+        if kernel.function("scatter_add", y.dtype)(n, D, len(idx), *map(kernel.address, (y, idx, out))):
             raise IndexError(f"ScatterAdd: an index is out of bounds for {n} rows")
         output_storage[0][0] = out
 
@@ -318,7 +315,7 @@ def local_lstm_pooled(fgraph, node):
         return None
     for h, m in (product.owner.inputs, product.owner.inputs[::-1]):
         lstm = h.owner
-        if (lstm and isinstance(lstm.op, LSTM) and lstm.op == LSTM(keep=False)
+        if (lstm and lstm.op == LSTM(keep=False)
                 and len(fgraph.clients[h]) == 1 and _expanded(m, lstm.inputs[1])):
             return [LSTM(keep=False, pooled=True)(*lstm.inputs).astype(node.outputs[0].dtype)]
     return None

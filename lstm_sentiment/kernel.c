@@ -56,12 +56,19 @@ int MKL_Get_Max_Threads(void);
 #define MAX_THREADS 64
 static int max_threads = 0;
 void lstm_set_threads(int n) { max_threads = n; }
-static int threads(int B) {
+static int pool_size(void) {
     int n = max_threads > 0 ? max_threads : MKL_Get_Max_Threads();
     n = n < MAX_THREADS ? n : MAX_THREADS;
-    n = n < B / 4 ? n : B / 4; /* at least 4 rows each, or a product is mostly overhead */
     return n > 1 ? n : 1;
 }
+/* Threads for a batch of B rows: at least 4 rows each, or a product is mostly overhead. */
+static int threads(int B) {
+    int n = pool_size() < B / 4 ? pool_size() : B / 4;
+    return n > 1 ? n : 1;
+}
+
+/* Whether n bytes at a and b are the same (LSTMFromIds: are the parameters unchanged?). */
+int same_bytes(size_t n, const void *a, const void *b) { return memcmp(a, b, n) == 0; }
 
 #define REAL float
 #define F(name) name##_f32
@@ -406,7 +413,7 @@ static void *F(adadelta_part)(void *arg) {
 
 /* The step over all n values; large arrays (the embedding) are shared among the threads. */
 void F(adadelta)(long n, REAL *p, const REAL *g, REAL *ru2, REAL *rg2) {
-    int nt = n < (1L << 16) ? 1 : threads(MAX_THREADS * 4);
+    int nt = n < (1L << 16) ? 1 : pool_size();
     F(step) parts[MAX_THREADS];
     pthread_t ids[MAX_THREADS];
     int started[MAX_THREADS] = {0};

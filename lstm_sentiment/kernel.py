@@ -72,7 +72,7 @@ def compile_library(flags, path):
     fd, tmp = tempfile.mkstemp(prefix=".kernel-", suffix=".so", dir=path.parent)
     os.close(fd)
     try:
-        command = [pytensor.config.cxx or "gcc", "-x", "c", str(SOURCE), "-o", tmp, *flags]
+        command = [pytensor.config.cxx, "-x", "c", str(SOURCE), "-o", tmp, *flags]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode:
             raise OSError(f"{' '.join(command)} failed:\n{result.stderr.strip()}")
@@ -94,6 +94,7 @@ def _declare(lib):
         getattr(lib, f"lstm_table_{suffix}").restype = None
         getattr(lib, f"lstm_pooled_ids_{suffix}").argtypes = [i, i, i] + [ptr] * 5
     lib.lstm_set_threads.argtypes = [i]
+    lib.same_bytes.argtypes = [ctypes.c_size_t, ptr, ptr]
     return lib
 
 
@@ -160,6 +161,7 @@ def address(array):
     return array.ctypes.data
 
 
-def suffix(dtype):
-    """The kernel's name suffix for ``dtype``: f32 or f64."""
-    return {numpy.dtype("float32"): "f32", numpy.dtype("float64"): "f64"}[numpy.dtype(dtype)]
+def function(name, dtype):
+    """The kernel's function ``name`` for arrays of ``dtype`` (float32 or float64)."""
+    suffix = {numpy.dtype("float32"): "f32", numpy.dtype("float64"): "f64"}[numpy.dtype(dtype)]
+    return getattr(load(), f"{name}_{suffix}")

@@ -48,7 +48,7 @@ def adadelta(lr, tparams, grads, x, mask, y, cost):
 
     zgup = list(zip(zipped_grads, grads))
     if kernel.available():
-        return _adadelta_fused(tparams, zipped_grads, running_up2, running_grads2, x, mask, y, cost, zgup)
+        return _adadelta_fused(lr, tparams, zipped_grads, running_up2, running_grads2, x, mask, y, cost, zgup)
     rg2up = [(rg2, 0.95 * rg2 + 0.05 * (g**2)) for rg2, g in zip(running_grads2, grads)]
 
     f_grad_shared = pytensor.function(
@@ -69,7 +69,7 @@ def adadelta(lr, tparams, grads, x, mask, y, cost):
     return f_grad_shared, f_update
 
 
-def _adadelta_fused(tparams, zipped_grads, running_up2, running_grads2, x, mask, y, cost, zgup):
+def _adadelta_fused(lr, tparams, zipped_grads, running_up2, running_grads2, x, mask, y, cost, zgup):
     """ADADELTA with its step fused into one pass per parameter (``fused.Adadelta``).
 
     The same updates; only the running average of squared gradients moves
@@ -82,7 +82,7 @@ def _adadelta_fused(tparams, zipped_grads, running_up2, running_grads2, x, mask,
     for p, zg, ru2, rg2 in zip(tparams.values(), zipped_grads, running_up2, running_grads2):
         updates += zip((p, ru2, rg2), Adadelta()(p, zg, ru2, rg2))
     f_update = pytensor.function(
-        [tensor.scalar("lr")], [], updates=updates, on_unused_input="ignore", name="adadelta_f_update"
+        [lr], [], updates=updates, on_unused_input="ignore", name="adadelta_f_update"
     )
     return f_grad_shared, f_update
 

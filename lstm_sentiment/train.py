@@ -121,7 +121,7 @@ def train_lstm(
     test_size=-1,  # if > 0, evaluate on a random subset of this many test reviews
     valid_portion=0.05,  # share of the training set held out for validation
     seed=123,  # seeds numpy's global RNG (init, split, shuffling) and the dropout RNG
-    mode=None,  # PyTensor compilation mode (default: the C backend, see backend.py)
+    mode=None,  # PyTensor compilation mode (default: see backend.py; with fused=False, the C backend)
     data_dir=None,  # where datasets and caches go (default: $LSTM_SENTIMENT_DATA or ./data)
     resume=None,  # a checkpoint (<saveto>.checkpoint.npz) to continue; its saved options are used
     fused=True,  # the LSTM and ADADELTA in the compiled kernel (same maths); False: the scan graph
