@@ -1,14 +1,16 @@
+import pathlib
+
 from setuptools import find_packages, setup
 
 setup(
     name="lstm_sentiment",
     version="0.1.0",
     description="LSTM networks for sentiment analysis: the Theano tutorial, reimplemented on PyTensor",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=pathlib.Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
     packages=find_packages(include=["lstm_sentiment", "lstm_sentiment.*"]),
-    package_data={"lstm_sentiment": ["kernel.c"]},  # compiled at first use (kernel.py)
+    package_data={"lstm_sentiment.kernel": ["kernel.c"]},  # compiled at first use (kernel/build.py)
     python_requires=">=3.10",
     install_requires=[
         "numpy",
@@ -20,7 +22,7 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "ruff"],
         "bench": ["torch"],
     },
     classifiers=[

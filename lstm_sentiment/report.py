@@ -1,44 +1,24 @@
 """Inspect a trained model: its options, errors and ``history_errs``, and plot its learning curves.
 
-    python -m lstm_sentiment.report lstm_model.npz --plot curves.png
+python -m lstm_sentiment.report lstm_model.npz --plot curves.png
 """
 
 import argparse
-import json
 import sys
 
 import numpy
 
-from .checkpoint import ModelFileError, options_path
-from .logs import log_to_stderr, logger
-
-PARAMS = ("Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b")
-
-
-def read_model(path):
-    """``(arrays, options)`` of a saved model; options are None when the model has none (the tutorial's)."""
-    try:
-        with numpy.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such model file") from None
-    except (OSError, ValueError) as e:
-        raise ModelFileError(f"{path}: not a readable npz model file ({e})") from e
-    if "history_errs" not in arrays:
-        raise ModelFileError(f"{path}: no history_errs in it: not a model saved by training")
-    try:
-        with open(options_path(path)) as f:
-            options = json.load(f)
-    except FileNotFoundError:
-        options = None
-    return arrays, options
+from .base.cli import run
+from .base.errors import Error, ModelFileError
+from .base.logs import logger
+from .model.files import PARAMS, options_path, read_model, read_options
 
 
-def history(arrays):
+def _history(model):
     """``(updates, errs)``: the update index of each validation (None if not recorded) and the rows."""
-    errs = arrays["history_errs"].reshape(-1, 2)
-    updates = arrays.get("history_updates")
-    return (updates if updates is not None and len(updates) == len(errs) else None), errs
+    if model.history_errs is None:
+        raise ModelFileError(f"{model.path}: no history_errs in it: not a model saved by training")
+    return model.history_updates, model.history_errs
 
 
 def best_row(errs):
@@ -48,22 +28,23 @@ def best_row(errs):
 
 def report(path):
     """The report's text."""
-    arrays, options = read_model(path)
-    updates, errs = history(arrays)
+    model, options = read_model(path), read_options(path)
+    updates, errs = _history(model)
     lines = [f"model: {path}"]
     if options is None:
         lines.append(f"options: none ({options_path(path)} is missing: a model of the Theano tutorial?)")
-        n_words, dim_proj = arrays["Wemb"].shape if "Wemb" in arrays else ("?", "?")
+        wemb = model.params.get("Wemb")
+        n_words, dim_proj = wemb.shape if wemb is not None and wemb.ndim == 2 else ("?", "?")
         lines.append(f"  from its arrays: dim_proj {dim_proj}, n_words {n_words}")
     else:
         lines.append("options:")
         lines += [f"  {k} {options[k]}" for k in sorted(options)]
-    final = [k for k in ("train_err", "valid_err", "test_err") if k in arrays]
+    final = [k for k in ("train_err", "valid_err", "test_err") if k in model.final]
     if final:
-        lines.append("final: " + "  ".join(f"{k} {float(arrays[k]):.4f}" for k in final))
+        lines.append("final: " + "  ".join(f"{k} {float(model.final[k]):.4f}" for k in final))
     else:
         lines.append("final: none yet (training did not finish: a checkpoint, or an interrupted run)")
-    missing = [k for k in PARAMS if k not in arrays]
+    missing = [k for k in PARAMS if k not in model.params]
     if missing:
         lines.append(f"missing parameters: {', '.join(missing)}")
     if updates is None:
@@ -86,8 +67,8 @@ def plot(path, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    arrays, options = read_model(path)
-    updates, errs = history(arrays)
+    model, options = read_model(path), read_options(path)
+    updates, errs = _history(model)
     if not len(errs):
         raise ModelFileError(f"{path}: history_errs is empty: no validation to plot yet")
     x = updates if updates is not None else numpy.arange(len(errs))
@@ -95,9 +76,16 @@ def plot(path, out):
     ax.plot(x, errs[:, 0], marker="o", markersize=3, label="validation error")
     ax.plot(x, errs[:, 1], marker="o", markersize=3, label="test error")
     best = best_row(errs)
-    ax.scatter([x[best]], [errs[best, 0]], s=120, facecolors="none", edgecolors="black", zorder=3,
-               label=f"best validation ({errs[best, 0]:.3f})")
-    if bool(arrays.get("early_stop", False)):
+    ax.scatter(
+        [x[best]],
+        [errs[best, 0]],
+        s=120,
+        facecolors="none",
+        edgecolors="black",
+        zorder=3,
+        label=f"best validation ({errs[best, 0]:.3f})",
+    )
+    if model.final.get("early_stop"):
         ax.axvline(x[-1], color="grey", linestyle="--", label="early stop")
     ax.set_xlabel("update" if updates is not None else "validation (update index not recorded)")
     ax.set_ylabel("error rate")
@@ -110,8 +98,12 @@ def plot(path, out):
     else:
         ax.set_title(f"LSTM: {path} (options not saved)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
+    try:
+        fig.savefig(out)
+    except (OSError, ValueError) as e:
+        raise Error(f"{out}: cannot write the plot there ({e}); name a .png, .pdf or .svg in an existing folder") from e
+    finally:
+        plt.close(fig)
     return out
 
 
@@ -123,16 +115,14 @@ def main(argv=None):
     parser.add_argument("model", help="the model file (npz)")
     parser.add_argument("--plot", metavar="PNG", help="draw validation and test error against updates here")
     args = parser.parse_args(argv)
-    log_to_stderr()
-    try:
-        print(report(args.model))
-        if args.plot:
-            plot(args.model, args.plot)
-            logger.info("Wrote %s", args.plot)
-    except ModelFileError as e:
-        logger.error("error: %s", e)
-        return 2
-    return 0
+    return run(_report, args.model, args.plot)
+
+
+def _report(path, out):
+    print(report(path))
+    if out:
+        plot(path, out)
+        logger.info("Wrote %s", out)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ extra (PyTorch).
 """
 
 import argparse
-import contextlib
 import json
 import os
 import resource
@@ -32,8 +31,9 @@ import time
 
 import numpy
 
-OPTIONS = dict(dim_proj=128, n_words=10000, maxlen=100, batch_size=16, valid_batch_size=64,
-               valid_portion=0.05, seed=123)
+OPTIONS = dict(
+    dim_proj=128, n_words=10000, maxlen=100, batch_size=16, valid_batch_size=64, valid_portion=0.05, seed=123
+)
 TEST_SUBSET = 500
 
 # metric: (label, unit, target for the ratio ours/PyTorch, or an absolute target for ours)
@@ -52,8 +52,7 @@ def load(path):
     from lstm_sentiment.imdb import load_data
 
     numpy.random.seed(OPTIONS["seed"])
-    return load_data(path, n_words=OPTIONS["n_words"], valid_portion=OPTIONS["valid_portion"],
-                     maxlen=OPTIONS["maxlen"])
+    return load_data(path, n_words=OPTIONS["n_words"], valid_portion=OPTIONS["valid_portion"], maxlen=OPTIONS["maxlen"])
 
 
 def epoch_batches(n):
@@ -74,17 +73,18 @@ def subset(data, n):
 class Ours:
     """This package: the tutorial's functions, as train_lstm uses them."""
 
-    def __init__(self, train):
+    def __init__(self, train, fused=True):
         import pytensor.tensor as tensor
 
-        from lstm_sentiment import lstm, optimizers
+        from lstm_sentiment import lstm
+        from lstm_sentiment.kernel.backend import Backend
 
-        options = dict(OPTIONS, encoder="lstm", use_dropout=True, ydim=int(max(train[1])) + 1)
+        options = dict(OPTIONS, encoder="lstm", use_dropout=True, ydim=int(max(train[1])) + 1, fused=fused)
         tparams = lstm.init_tparams(lstm.init_params(options))
         self.use_noise, x, mask, y, self.f_pred_prob, _, cost = lstm.build_model(tparams, options)
         grads = tensor.grad(cost, wrt=list(tparams.values()))
-        self.f_grad_shared, self.f_update = optimizers.adadelta(
-            tensor.scalar("lr"), tparams, grads, x, mask, y, cost
+        self.f_grad_shared, self.f_update = lstm.adadelta(
+            tensor.scalar("lr"), tparams, grads, x, mask, y, cost, backend=Backend(fused)
         )
 
     def update(self, seqs, labels):
@@ -159,28 +159,15 @@ class Torch:
         return numpy.concatenate(probs)
 
 
-def plain_graph():
-    """This package without its kernel: the tutorial's scan graph on PyTensor's C backend."""
-    from pytensor import config
-
-    from lstm_sentiment import backend, kernel
-
-    stack = contextlib.ExitStack()
-    stack.enter_context(config.change_flags(mode=backend.C_MODE))
-    stack.enter_context(kernel.use(False))
-    return stack
-
-
 def worker(side, path, threads, started, cold):
     """Measure one side in this process; print the figures as JSON."""
-    with plain_graph() if side == "plain" else contextlib.nullcontext():
-        print(json.dumps(measure(side, path, threads, started, cold)))
+    print(json.dumps(measure(side, path, threads, started, cold)))
 
 
 def measure(side, path, threads, started, cold):
     figures = {}
     train, _, test = load(path)
-    model = Torch(train, threads) if side == "torch" else Ours(train)
+    model = Torch(train, threads) if side == "torch" else Ours(train, fused=side != "plain")
     batches = epoch_batches(len(train[0]))
     first = batches[0]
     model.update([train[0][i] for i in first], [train[1][i] for i in first])
@@ -205,8 +192,18 @@ def run(side, path, threads, cold, cache):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     flags = env.get("PYTENSOR_FLAGS", "")
     env["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"base_compiledir={cache}"]))
-    command = [sys.executable, __file__, "--worker", side, "--data", path, "--threads", str(threads),
-               "--started", repr(time.time())] + (["--cold"] if cold else [])
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        side,
+        "--data",
+        path,
+        "--threads",
+        str(threads),
+        "--started",
+        repr(time.time()),
+    ] + (["--cold"] if cold else [])
     out = subprocess.run(command, env=env, capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"the {side} worker failed:\n{out.stderr}")
@@ -223,8 +220,10 @@ NAMES = {"ours": "ours", "torch": "PyTorch", "plain": "ours, plain graph"}
 def table(results, sides, threads):
     """Min / median / max of each side, and the ratio ours/PyTorch of the medians."""
     runs = len(results["ours"]["train_epoch"]["runs"])
-    lines = [f"threads: {threads} on each side; min / median / max of {runs} runs",
-             f"{'':44}" + "".join(f" {NAMES[side]:>22}" for side in sides) + f" {'ratio':>6}  target"]
+    lines = [
+        f"threads: {threads} on each side; min / median / max of {runs} runs",
+        f"{'':44}" + "".join(f" {NAMES[side]:>22}" for side in sides) + f" {'ratio':>6}  target",
+    ]
     for key, (label, unit, target) in METRICS.items():
         digits = 1 if unit == "MB" else 2
         cells = "".join(
@@ -237,14 +236,20 @@ def table(results, sides, threads):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True,
-                        help="an imdb.pkl[.gz], or an aclImdb folder or archive (preprocessed first)")
+    parser.add_argument(
+        "--data", required=True, help="an imdb.pkl[.gz], or an aclImdb folder or archive (preprocessed first)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of each measurement")
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
-                        help="threads for each side (default: the cores this process may use)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="threads for each side (default: the cores this process may use)",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
-    parser.add_argument("--plain", action="store_true",
-                        help="also measure this package without its kernel (the tutorial's scan graph)")
+    parser.add_argument(
+        "--plain", action="store_true", help="also measure this package without its kernel (the tutorial's scan graph)"
+    )
     parser.add_argument("--worker", choices=["ours", "torch", "plain"], help=argparse.SUPPRESS)
     parser.add_argument("--started", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
@@ -262,8 +267,10 @@ def main(argv=None):
         with tempfile.TemporaryDirectory(prefix="lstm-bench-cache-") as cache:
             for cold in (True, False):
                 for side in sides:
-                    print(f"repetition {rep + 1}/{args.repeat}: {side}, {'cold' if cold else 'warm'} start",
-                          file=sys.stderr)
+                    print(
+                        f"repetition {rep + 1}/{args.repeat}: {side}, {'cold' if cold else 'warm'} start",
+                        file=sys.stderr,
+                    )
                     for key, value in run(side, path, args.threads, cold, cache).items():
                         runs[side][key].append(value)
     results = {side: {k: spread(v) for k, v in figures.items()} for side, figures in runs.items()}

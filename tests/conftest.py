@@ -32,16 +32,14 @@ def write_pkl(path, train, test):
     return str(path)
 
 
-@pytest.fixture(params=["kernel", "scan"])
-def graph(request, monkeypatch):
-    """Each test using it runs twice: on the compiled kernel, and on the tutorial's plain graph
-    (scan, and ADADELTA as elementwise updates), which is what the model is without the kernel."""
-    from lstm_sentiment import kernel
+@pytest.fixture(params=[True, False], ids=["kernel", "scan"])
+def fused(request):
+    """Each test using it runs twice: with the compiled kernel (True), and with the tutorial's plain
+    graph (scan, and ADADELTA as elementwise updates), which is what the model is without the kernel."""
+    from lstm_sentiment.kernel.build import load, why_unavailable
 
-    if request.param == "scan":
-        monkeypatch.setattr(kernel, "load", lambda: None)
-    elif kernel.load() is None:
-        pytest.skip(f"the LSTM kernel is unavailable: {kernel.why_unavailable()}")
+    if request.param and load() is None:
+        pytest.skip(f"the LSTM kernel is unavailable: {why_unavailable()}")
     return request.param
 
 
@@ -71,7 +69,7 @@ def real_imdb_pkl():
 REVIEWS = {
     ("train", "pos"): [
         "A wonderful film.<br /><br />I'd see it again & again.",
-        "Mr. Smith's best work: \"great\" acting, great story!",
+        'Mr. Smith\'s best work: "great" acting, great story!',
         "Great great film, 10/10.\nA second line the tutorial never reads.",
     ],
     ("train", "neg"): [
@@ -131,7 +129,24 @@ def real_preprocessed(real_imdb_archive, tmp_path_factory):
 def word_task_reviews(seed, n_train=300, n_test=50):
     """Raw reviews a correct model must learn: positive ones say "excellent", negative ones "terrible"."""
     rng = numpy.random.RandomState(seed)
-    filler = "the a film movie was is and of to it this that plot actors story scene".split()
+    filler = [
+        "the",
+        "a",
+        "film",
+        "movie",
+        "was",
+        "is",
+        "and",
+        "of",
+        "to",
+        "it",
+        "this",
+        "that",
+        "plot",
+        "actors",
+        "story",
+        "scene",
+    ]
 
     def review(label):
         words = list(rng.choice(filler, size=rng.randint(4, 15)))
@@ -155,7 +170,15 @@ def word_model(tmp_path_factory):
     folder = make_acl_imdb(root, reviews)
     saveto = str(root / "model" / "m.npz")
     os.makedirs(os.path.dirname(saveto))
-    errors = train_lstm(dataset=str(folder), data_dir=str(root / "data"), saveto=saveto, dim_proj=16,
-                        n_words=40, max_epochs=15, validFreq=20, maxlen=0)
+    errors = train_lstm(
+        dataset=str(folder),
+        data_dir=str(root / "data"),
+        saveto=saveto,
+        dim_proj=16,
+        n_words=40,
+        max_epochs=15,
+        validFreq=20,
+        maxlen=0,
+    )
     assert errors[2] < 0.1, errors
     return saveto, str(root / "data"), reviews

@@ -19,6 +19,7 @@ def _benchmark():
     return module
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("side", ["ours", "plain"])
 def test_our_worker_measures_every_figure(marker_pkl, capsys, side):
     bench = _benchmark()
@@ -28,10 +29,26 @@ def test_our_worker_measures_every_figure(marker_pkl, capsys, side):
     assert all(v > 0 for v in figures.values())
 
 
+@pytest.mark.slow
 def test_table_and_last_line(marker_pkl, tmp_path):
     pytest.importorskip("torch", reason="PyTorch (the bench extra) is not installed")
-    out = subprocess.run([sys.executable, SCRIPT, "--data", marker_pkl, "--repeat", "1", "--threads", "1",
-                          "--json", str(tmp_path / "b.json")], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            SCRIPT,
+            "--data",
+            marker_pkl,
+            "--repeat",
+            "1",
+            "--threads",
+            "1",
+            "--json",
+            str(tmp_path / "b.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     lines = out.stdout.strip().splitlines()
     assert lines[0].startswith("threads: 1 on each side")
     assert lines[-1].startswith("ratio train_epoch=") and " eval_25k=" in lines[-1]

@@ -4,9 +4,9 @@ import pickle
 
 import numpy
 import pytest
-from pytensor import config
 
-from lstm_sentiment.imdb import DataError, load_data, prepare_data
+from lstm_sentiment.base.errors import DataError
+from lstm_sentiment.imdb import load_data, prepare_data
 
 from conftest import write_pkl
 
@@ -14,7 +14,7 @@ from conftest import write_pkl
 def test_prepare_data_pads_time_major_with_mask():
     x, mask, y = prepare_data([[5, 6, 7], [8], [9, 10]], [1, 0, 1])
     assert x.dtype == numpy.int64 and x.shape == (3, 3)
-    assert mask.dtype == config.floatX
+    assert mask.dtype == "float32"
     numpy.testing.assert_array_equal(x, [[5, 8, 9], [6, 0, 10], [7, 0, 0]])
     numpy.testing.assert_array_equal(mask, [[1, 1, 1], [1, 0, 1], [1, 0, 0]])
     assert list(y) == [1, 0, 1]
@@ -86,7 +86,7 @@ def test_load_data_reads_gzip(tmp_path):
 
 def test_load_data_missing_file_names_the_path(tmp_path):
     path = str(tmp_path / "nope.pkl")
-    with pytest.raises(DataError, match="nope.pkl: no such dataset file"):
+    with pytest.raises(DataError, match=r"nope.pkl: no such file \(expected the tutorial.s format"):
         load_data(path)
 
 
@@ -130,6 +130,7 @@ def test_load_data_accepts_numpy_arrays(tmp_path):
     assert sorted(map(len, tr[0] + va[0])) == [1, 2]
 
 
+@pytest.mark.slow
 def test_load_data_on_the_real_reviews(real_imdb_pkl):
     numpy.random.seed(123)
     train, valid, test = load_data(real_imdb_pkl, n_words=10000, valid_portion=0.05, maxlen=100)
@@ -138,3 +139,15 @@ def test_load_data_on_the_real_reviews(real_imdb_pkl):
     assert sum(test[1]) == 12500
     assert max(w for x in train[0] + test[0] for w in x) == 9999
     assert all(len(x) < 100 for x in train[0] + valid[0])
+
+
+def test_load_data_without_sort_by_len_keeps_the_splits_order(tmp_path):
+    path, train_x, _ = _dataset(tmp_path)
+    numpy.random.seed(7)
+    train, valid, test = load_data(path, n_words=100, valid_portion=0.3, sort_by_len=False)
+    numpy.random.seed(7)
+    sidx = numpy.random.permutation(len(train_x))
+    n_train = int(numpy.round(len(train_x) * 0.7))
+    assert train[0] == [train_x[s] for s in sidx[:n_train]]
+    assert valid[0] == [train_x[s] for s in sidx[n_train:]]
+    assert [len(x) for x in test[0]] == [4, 2, 6]  # as in the file

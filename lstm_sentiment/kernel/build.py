@@ -2,12 +2,11 @@
 
 It is compiled once per source, compiler flags and BLAS into PyTensor's
 compile directory, beside PyTensor's own modules, so clearing that cache
-clears it too. ``load()`` returns None, and the model falls back to the
-plain ``scan`` graph, when no C compiler or no BLAS that it can link is
-available; ``why_unavailable()`` says why.
+clears it too. ``load()`` returns None, with a warning, and the model falls
+back to the plain ``scan`` graph, when no C compiler or no BLAS that it can
+link is available; ``why_unavailable()`` says why.
 """
 
-import contextlib
 import ctypes
 import functools
 import hashlib
@@ -15,19 +14,18 @@ import importlib.metadata
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy
 import pytensor
 
-from .logs import logger
+from ..base.files import atomic_path
+from ..base.logs import logger
 
 SOURCE = Path(__file__).with_name("kernel.c")
 CFLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-std=c99"]
 
 _failure = None
-_enabled = True
 
 
 def mkl_ldflags():
@@ -69,17 +67,11 @@ def library_path(flags):
 def compile_library(flags, path):
     """Compile ``kernel.c`` into ``path``, atomically: a half-written library is never loaded."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".kernel-", suffix=".so", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         command = [pytensor.config.cxx, "-x", "c", str(SOURCE), "-o", tmp, *flags]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode:
             raise OSError(f"{' '.join(command)} failed:\n{result.stderr.strip()}")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _declare(lib):
@@ -110,12 +102,13 @@ def has_libmvec():
 def load():
     """The kernel library, compiled if needed, or None when it cannot be built."""
     global _failure
-    blas = mkl_ldflags()
+    _failure, blas = None, mkl_ldflags()
     if blas is None:
         _failure = "the mkl package (PyPI's MKL, which the kernel links to) is not installed"
-        return None
-    if not pytensor.config.cxx:
+    elif not pytensor.config.cxx:
         _failure = "PyTensor found no C compiler (its cxx setting is empty)"
+    if _failure:
+        logger.warning("The LSTM kernel is unavailable: %s; using the scan graph instead", _failure)
         return None
     libdir = blas.split()[0][2:]
     flags = [*CFLAGS, *blas.split(), f"-Wl,-rpath,{libdir}", "-lm"]
@@ -128,25 +121,9 @@ def load():
             compile_library(flags, path)
         return _declare(ctypes.CDLL(str(path)))
     except OSError as e:
-        _failure = f"the LSTM kernel could not be built or loaded: {e}"
-        logger.warning("%s; using the scan graph instead", _failure)
+        _failure = f"it could not be built or loaded: {e}"
+        logger.warning("The LSTM kernel is unavailable: %s; using the scan graph instead", _failure)
         return None
-
-
-def available():
-    """Whether models built now use the kernel: it loads, and no ``use(False)`` is in force."""
-    return _enabled and load() is not None
-
-
-@contextlib.contextmanager
-def use(enabled):
-    """Within it, models are built with the kernel (True) or from the plain graph (False)."""
-    global _enabled
-    previous, _enabled = _enabled, enabled
-    try:
-        yield
-    finally:
-        _enabled = previous
 
 
 def why_unavailable():

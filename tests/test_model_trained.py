@@ -8,15 +8,16 @@ import sys
 import numpy
 import pytest
 
-from lstm_sentiment.checkpoint import ModelFileError
+from lstm_sentiment.base.errors import ModelFileError
 from lstm_sentiment.imdb import prepare_data
 from lstm_sentiment.lstm import get_minibatches_idx, pred_probs
 from lstm_sentiment.predict import load_model
 
 
 def cli(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "lstm_sentiment.predict", *args],
-                          input=stdin, capture_output=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "lstm_sentiment.predict", *args], input=stdin, capture_output=True, timeout=300
+    )
 
 
 def test_a_model_trained_on_raw_reviews_predicts_their_labels_from_raw_text(word_model):
@@ -37,9 +38,12 @@ def test_raw_text_the_command_and_pred_probs_agree_with_imdb_pkl(word_model):
     by_name = sorted(range(50), key=lambda i: f"{i}_.txt")  # imdb.pkl's order: sorted file names
     texts = [reviews["test", label][i] for label in ("pos", "neg") for i in by_name]
 
-    from_pkl = pred_probs(model.f_pred_prob, prepare_data,
-                          ([[1 if w >= 40 else w for w in x] for x in test_x], test_y),
-                          get_minibatches_idx(len(test_x), 7))
+    from_pkl = pred_probs(
+        model.f_pred_prob,
+        prepare_data,
+        ([[1 if w >= 40 else w for w in x] for x in test_x], test_y),
+        get_minibatches_idx(len(test_x), 7),
+    )
     from_text = model.predict_proba(texts)
     numpy.testing.assert_allclose(from_text, from_pkl, rtol=1e-5, atol=1e-6)
 
@@ -52,9 +56,10 @@ def test_raw_text_the_command_and_pred_probs_agree_with_imdb_pkl(word_model):
     assert rows[0]["text"] == texts[0]
 
 
+@pytest.mark.slow
 def test_the_text_format_and_standard_input(word_model):
     path, _, _ = word_model
-    done = cli("--model", path, stdin="An excellent story.\nA terrible plot.\n".encode())
+    done = cli("--model", path, stdin=b"An excellent story.\nA terrible plot.\n")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.decode().splitlines()
     assert lines[0].startswith("positive\tp(negative)=") and lines[0].endswith("\tAn excellent story.")
@@ -95,7 +100,7 @@ def test_missing_companions_and_other_bad_input_get_clear_errors(word_model, tmp
     assert b"m.npz.json is missing (a model of the Theano tutorial?)" in done.stderr
     assert done.stdout.startswith(b"positive")
 
-    with pytest.raises(ModelFileError, match="nowhere.npz: no such model file"):
+    with pytest.raises(ModelFileError, match="nowhere.npz: no such npz model file"):
         load_model(str(tmp_path / "nowhere.npz"))
 
     for suffix in (".json", ".dict.json"):

@@ -4,29 +4,28 @@
 ``lstm.lstm_layer``'s input projection and scan over ``_step``, and its
 gradient is theirs: one call into C per minibatch instead of a loop of
 small ops, with the time loop's products on the active rows only and the
-sums over time done as single large products. Rewrites choose its
-forward-only, pooled and word-table (``LSTMFromIds``) versions for
-prediction. ``Adadelta`` is the optimizer's step and ``ScatterAdd`` the
-embedding's gradient, each in one pass. The tests check every Op against
-the plain graph it replaces.
+sums over time done as single large products. ``Adadelta`` is the
+optimizer's step and ``ScatterAdd`` the embedding's gradient, each in one
+pass. The rewrites at the end choose the forward-only, pooled and
+word-table (``LSTMFromIds``) versions for prediction; they are registered
+nowhere, and run only in the package's own mode (``backend.py``). The tests
+check every Op against the plain graph it replaces.
 """
 
 import numpy
 import pytensor.tensor as tensor
-from pytensor.compile import optdb
 from pytensor.gradient import DisconnectedType, grad_undefined
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
-from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
+from pytensor.graph.rewriting.basic import node_rewriter
 from pytensor.tensor.basic import Alloc, get_underlying_scalar_constant_value
 from pytensor.tensor.elemwise import DimShuffle
 from pytensor.tensor.exceptions import NotScalarConstantError
 from pytensor.tensor.math import Sum, mul
-from pytensor.tensor.rewriting.basic import register_specialize
 from pytensor.tensor.shape import Reshape, SpecifyShape
 from pytensor.tensor.subtensor import AdvancedIncSubtensor1, AdvancedSubtensor1
 
-from . import kernel
+from .build import address, function, load
 
 
 def _contiguous(*arrays):
@@ -35,8 +34,7 @@ def _contiguous(*arrays):
 
 def _same(a, b):
     """Whether two C-contiguous arrays hold the same bytes (a memcmp: no temporary array)."""
-    return (a.shape == b.shape and a.dtype == b.dtype
-            and bool(kernel.load().same_bytes(a.nbytes, kernel.address(a), kernel.address(b))))
+    return a.shape == b.shape and a.dtype == b.dtype and bool(load().same_bytes(a.nbytes, address(a), address(b)))
 
 
 def _check(status):
@@ -46,23 +44,26 @@ def _check(status):
 
 
 class LSTM(Op):
-    """(emb, mask, W, b, U) -> h, and with ``keep`` also c and the activated gates.
+    """(emb, mask, W, b, U) -> what ``output`` names, of the LSTM over ``emb``.
 
     ``emb`` is the (T, B, D) input, ``mask`` the (T, B) mask, ``W`` and ``U``
-    the (D, 4D) input and recurrent weights and ``b`` the (4D,) bias. The
-    gradient needs ``c`` and the gates; when nothing differentiates through
-    the node, a rewrite swaps it for the ``keep=False`` version, which stores
-    neither and projects the input a few steps at a time. Where h is only
-    summed over time under the mask (mean pooling), another rewrite swaps in
-    the ``pooled`` version, whose one output is that (B, D) sum: h is then
-    never stored either.
+    the (D, 4D) input and recurrent weights and ``b`` the (4D,) bias.
+    ``output`` is one of:
+
+    - ``"train"``: h, c and the activated gates, all (T, B, .): what the gradient needs;
+    - ``"h"``: h alone, storing neither c nor the gates (a rewrite picks it where
+      nothing differentiates through the node);
+    - ``"pooled"``: the (B, D) sum over time of mask * h, never storing h (a
+      rewrite picks it for mean pooling).
     """
 
-    __props__ = ("keep", "pooled")
+    __props__ = ("output",)
+    OUTPUTS = ("train", "h", "pooled")
 
-    def __init__(self, keep=True, pooled=False):
-        assert not (keep and pooled)
-        self.keep, self.pooled = keep, pooled
+    def __init__(self, output="train"):
+        if output not in self.OUTPUTS:
+            raise ValueError(f"LSTM: output must be one of {self.OUTPUTS}, not {output!r}")
+        self.output = output
 
     def make_node(self, emb, mask, W, b, U):
         emb, W, b, U = map(tensor.as_tensor_variable, (emb, W, b, U))
@@ -72,46 +73,42 @@ class LSTM(Op):
         ):
             raise TypeError("LSTM needs emb (T, B, D), mask (T, B), W, U (D, 4D) and b (4D) of one dtype")
         h = tensor.tensor(dtype=emb.dtype, shape=(None, None, None))
-        if self.pooled:
-            outputs = [tensor.matrix(dtype=emb.dtype)]
-        else:
-            outputs = [h, h.type(), h.type()] if self.keep else [h]
-        return Apply(self, [emb, mask, W, b, U], outputs)
+        outputs = {"train": [h, h.type(), h.type()], "h": [h], "pooled": [tensor.matrix(dtype=emb.dtype)]}
+        return Apply(self, [emb, mask, W, b, U], outputs[self.output])
 
     def perform(self, node, inputs, output_storage):
         emb, mask, W, b, U = _contiguous(*inputs)
         T, B, D = emb.shape
         if mask.shape != (T, B) or W.shape != (D, 4 * D) or U.shape != (D, 4 * D) or b.shape != (4 * D,):
             raise ValueError(
-                f"LSTM: shapes do not fit: emb {emb.shape}, mask {mask.shape}, W {W.shape}, "
-                f"b {b.shape}, U {U.shape}"
+                f"LSTM: shapes do not fit: emb {emb.shape}, mask {mask.shape}, W {W.shape}, b {b.shape}, U {U.shape}"
             )
-        forward = kernel.function("lstm_forward", emb.dtype)
-        if self.pooled:
+        forward = function("lstm_forward", emb.dtype)
+        if self.output == "pooled":
             pool = numpy.empty((B, D), dtype=emb.dtype)
-            _check(forward(T, B, D, *map(kernel.address, (emb, mask, W, b, U)), None, None, None,
-                           kernel.address(pool)))
+            _check(forward(T, B, D, *map(address, (emb, mask, W, b, U)), None, None, None, address(pool)))
             output_storage[0][0] = pool
             return
         h = numpy.empty((T, B, D), dtype=emb.dtype)
         c = numpy.empty_like(h)
-        gates = numpy.empty((T, B, 4 * D), dtype=emb.dtype) if self.keep else None
-        _check(forward(T, B, D, *map(kernel.address, (emb, mask, W, b, U, h, c)),
-                       kernel.address(gates) if self.keep else None, None))
+        gates = numpy.empty((T, B, 4 * D), dtype=emb.dtype) if self.output == "train" else None
+        _check(
+            forward(
+                T, B, D, *map(address, (emb, mask, W, b, U, h, c)), address(gates) if gates is not None else None, None
+            )
+        )
         output_storage[0][0] = h
-        if self.keep:
+        if gates is not None:
             output_storage[1][0] = c
             output_storage[2][0] = gates
 
     def infer_shape(self, fgraph, node, shapes):
         (T, B, D), _, (_, G), _, _ = shapes
-        if self.pooled:
-            return [(B, D)]
-        return [(T, B, D), (T, B, D), (T, B, G)] if self.keep else [(T, B, D)]
+        return {"train": [(T, B, D), (T, B, D), (T, B, G)], "h": [(T, B, D)], "pooled": [(B, D)]}[self.output]
 
     def pullback(self, inputs, outputs, output_grads):
         emb, mask, W, b, U = inputs
-        if not self.keep:
+        if self.output != "train":
             raise NotImplementedError(f"{self} has no gradient; differentiate LSTM()")
         if any(not isinstance(g.type, DisconnectedType) for g in output_grads[1:]):
             raise NotImplementedError("LSTM: only h can be differentiated, not c or the gates")
@@ -126,7 +123,7 @@ class LSTM(Op):
 class LSTMFromIds(Op):
     """(Wemb, ids, mask, W, b, U) -> the (B, D) sum over time of mask * h, for the words ``ids``.
 
-    ``LSTM(keep=False, pooled=True)`` of ``Wemb[ids]`` reshaped to (T, B, D),
+    ``LSTM("pooled")`` of ``Wemb[ids]`` reshaped to (T, B, D),
     with the input projection of each word looked up in the table
     ``Wemb @ W + b`` instead of computed: prediction then makes one product
     per step instead of two. The table is computed again whenever Wemb, W
@@ -143,7 +140,13 @@ class LSTMFromIds(Op):
     def perform(self, node, inputs, output_storage):
         Wemb, ids, mask, W, b, U = _contiguous(*inputs)
         (T, B), D, n = mask.shape, U.shape[0], Wemb.shape[0]
-        if Wemb.shape[1] != D or W.shape != (D, 4 * D) or U.shape != (D, 4 * D) or b.shape != (4 * D,) or ids.size != T * B:
+        if (
+            Wemb.shape[1] != D
+            or W.shape != (D, 4 * D)
+            or U.shape != (D, 4 * D)
+            or b.shape != (4 * D,)
+            or ids.size != T * B
+        ):
             raise ValueError(
                 f"LSTM: shapes do not fit: Wemb {Wemb.shape}, {ids.size} ids, mask {mask.shape}, "
                 f"W {W.shape}, b {b.shape}, U {U.shape}"
@@ -154,8 +157,7 @@ class LSTMFromIds(Op):
         ids = numpy.where(ids < 0, ids + n, ids)  # as NumPy indexing reads them
         pool = numpy.empty((B, D), dtype=Wemb.dtype)
         table = self._table(Wemb, W, b)
-        _check(kernel.function("lstm_pooled_ids", Wemb.dtype)(
-            T, B, D, *map(kernel.address, (table, ids, mask, U, pool))))
+        _check(function("lstm_pooled_ids", Wemb.dtype)(T, B, D, *map(address, (table, ids, mask, U, pool))))
         output_storage[0][0] = pool
 
     def _table(self, Wemb, W, b):
@@ -163,8 +165,7 @@ class LSTMFromIds(Op):
         cached = getattr(self, "_cached", None)
         if cached is None or not all(_same(old, new) for old, new in zip(cached, (Wemb, W, b))):
             table = numpy.empty((Wemb.shape[0], W.shape[1]), dtype=Wemb.dtype)
-            kernel.function("lstm_table", Wemb.dtype)(
-                Wemb.shape[0], Wemb.shape[1], *map(kernel.address, (Wemb, W, b, table)))
+            function("lstm_table", Wemb.dtype)(Wemb.shape[0], Wemb.shape[1], *map(address, (Wemb, W, b, table)))
             self._cached = (Wemb.copy(), W.copy(), b.copy(), table)
         return self._cached[3]
 
@@ -186,10 +187,14 @@ class LSTMGrad(Op):
     def perform(self, node, inputs, output_storage):
         emb, mask, W, U, h, c, gates, dh = _contiguous(*inputs)
         T, B, D = h.shape
-        demb, dW, db, dU = (numpy.empty_like(emb), numpy.empty_like(W),
-                            numpy.empty(4 * D, dtype=W.dtype), numpy.empty_like(U))
+        demb, dW, db, dU = (
+            numpy.empty_like(emb),
+            numpy.empty_like(W),
+            numpy.empty(4 * D, dtype=W.dtype),
+            numpy.empty_like(U),
+        )
         arrays = (emb, mask, W, U, h, c, gates, dh, demb, dW, db, dU)
-        _check(kernel.function("lstm_backward", h.dtype)(T, B, D, *map(kernel.address, arrays)))
+        _check(function("lstm_backward", h.dtype)(T, B, D, *map(address, arrays)))
         for storage, value in zip(output_storage, (demb, dW, db, dU)):
             storage[0] = value
 
@@ -224,7 +229,7 @@ class Adadelta(Op):
         g = numpy.ascontiguousarray(g)
         if not (self.inplace and all(a.flags.c_contiguous and a.flags.writeable for a in (p, ru2, rg2))):
             p, ru2, rg2 = (numpy.array(a) for a in (p, ru2, rg2))
-        kernel.function("adadelta", p.dtype)(p.size, *map(kernel.address, (p, g, ru2, rg2)))
+        function("adadelta", p.dtype)(p.size, *map(address, (p, g, ru2, rg2)))
         for storage, value in zip(output_storage, (p, ru2, rg2)):
             storage[0] = value
 
@@ -254,7 +259,7 @@ class ScatterAdd(Op):
         if y.shape != (len(idx), D):
             raise ValueError(f"ScatterAdd: {y.shape[0]} rows of {y.shape[1:]} for {len(idx)} indices into width {D}")
         out = numpy.empty((n, D), dtype=y.dtype)
-        if kernel.function("scatter_add", y.dtype)(n, D, len(idx), *map(kernel.address, (y, idx, out))):
+        if function("scatter_add", y.dtype)(n, D, len(idx), *map(address, (y, idx, out))):
             raise IndexError(f"ScatterAdd: an index is out of bounds for {n} rows")
         output_storage[0][0] = out
 
@@ -274,19 +279,13 @@ def local_adadelta_inplace(fgraph, node):
     return None
 
 
-optdb.register(
-    "adadelta_inplace", dfs_rewriter(local_adadelta_inplace), "fast_run", "inplace", position=50.3
-)
-
-
-@register_specialize
 @node_rewriter([AdvancedIncSubtensor1])
 def local_scatter_add(fgraph, node):
-    """An increment of zeros at rows (an embedding's gradient) -> ScatterAdd, when the kernel is there."""
+    """An increment of zeros at rows (an embedding's gradient) -> ScatterAdd."""
     x, y, idx = node.inputs
     if node.op.set_instead_of_inc or x.ndim != 2 or y.ndim != 2 or x.dtype != y.dtype:
         return None
-    if x.dtype not in ("float32", "float64") or not kernel.available():
+    if x.dtype not in ("float32", "float64"):
         return None
     if not (x.owner and isinstance(x.owner.op, Alloc) and len(x.owner.inputs) == 3):
         return None
@@ -300,11 +299,14 @@ def local_scatter_add(fgraph, node):
 
 def _expanded(var, mask):
     """Whether ``var`` is ``mask[:, :, None]``."""
-    return bool(var.owner and isinstance(var.owner.op, DimShuffle)
-                and tuple(var.owner.op.new_order) == (0, 1, "x") and var.owner.inputs[0] is mask)
+    return bool(
+        var.owner
+        and isinstance(var.owner.op, DimShuffle)
+        and tuple(var.owner.op.new_order) == (0, 1, "x")
+        and var.owner.inputs[0] is mask
+    )
 
 
-@register_specialize
 @node_rewriter([Sum])
 def local_lstm_pooled(fgraph, node):
     """(h * mask[:, :, None]).sum(axis=0) of a forward-only LSTM -> the kernel's pooled sum."""
@@ -315,13 +317,11 @@ def local_lstm_pooled(fgraph, node):
         return None
     for h, m in (product.owner.inputs, product.owner.inputs[::-1]):
         lstm = h.owner
-        if (lstm and lstm.op == LSTM(keep=False)
-                and len(fgraph.clients[h]) == 1 and _expanded(m, lstm.inputs[1])):
-            return [LSTM(keep=False, pooled=True)(*lstm.inputs).astype(node.outputs[0].dtype)]
+        if lstm and lstm.op == LSTM("h") and len(fgraph.clients[h]) == 1 and _expanded(m, lstm.inputs[1]):
+            return [LSTM("pooled")(*lstm.inputs).astype(node.outputs[0].dtype)]
     return None
 
 
-@register_specialize
 @node_rewriter([LSTM])
 def local_lstm_from_ids(fgraph, node):
     """A pooled LSTM over looked-up embeddings, ``Wemb[ids].reshape(T, B, D)`` -> LSTMFromIds.
@@ -329,7 +329,7 @@ def local_lstm_from_ids(fgraph, node):
     LSTM checks that the reshaped rows fit the (T, B) mask, so row t * B + b
     of the lookup is step t of review b, which is how LSTMFromIds reads ids.
     """
-    if node.op != LSTM(keep=False, pooled=True):
+    if node.op != LSTM("pooled"):
         return None
     emb = node.inputs[0]
     if not (emb.owner and isinstance(emb.owner.op, Reshape) and emb.ndim == 3):
@@ -345,10 +345,14 @@ def local_lstm_from_ids(fgraph, node):
     return [LSTMFromIds()(Wemb, ids, *node.inputs[1:])]
 
 
-@register_specialize
 @node_rewriter([LSTM])
 def local_lstm_forward_only(fgraph, node):
     """Where c and the gates are not used (no gradient), compute h alone and store neither."""
-    if node.op.keep and not any(fgraph.clients[out] for out in node.outputs[1:]):
-        return {node.outputs[0]: LSTM(keep=False)(*node.inputs)}
+    if node.op.output == "train" and not any(fgraph.clients[out] for out in node.outputs[1:]):
+        return {node.outputs[0]: LSTM("h")(*node.inputs)}
     return None
+
+
+# The rewrites of the package's mode (backend.py): where in PyTensor's sequence of rewrites each runs.
+GRAPH_REWRITES = (local_scatter_add, local_lstm_forward_only, local_lstm_pooled, local_lstm_from_ids)
+INPLACE_REWRITES = (local_adadelta_inplace,)

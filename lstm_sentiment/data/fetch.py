@@ -13,18 +13,18 @@ import os
 import posixpath
 import re
 import tarfile
-import tempfile
 import urllib.request
 import zlib
 
-from .imdb import DataError
-from .logs import logger, progress
+from ..base.errors import DataError
+from ..base.files import atomic_write
+from ..base.logs import logger, progress
 
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 OFFICIAL_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 
 SPLITS = ("train", "test")
-LABELS = ("pos", "neg")  # pos first, as the tutorial's imdb_preprocess.py
+LABEL_FOLDERS = ("pos", "neg")  # pos first, as the tutorial's imdb_preprocess.py
 _REVIEW = re.compile(r"^aclImdb/(train|test)/(pos|neg)/[^/]+\.txt$")
 _CHUNK = 1 << 20
 
@@ -44,35 +44,28 @@ def sha256_of(path):
 def download(url, dest, sha256=None):
     """Download ``url`` to ``dest`` with a progress bar; check ``sha256`` before renaming into place."""
     logger.info("Downloading %s to %s", url, dest)
-    folder = os.path.dirname(os.path.abspath(dest))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(dest)}.", suffix=".part")
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        with atomic_write(dest) as out, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            done = 0
+            digest, done = hashlib.sha256(), 0
             with progress(total=total, unit="B", unit_scale=True, desc="download") as bar:
                 for chunk in iter(lambda: response.read(_CHUNK), b""):
                     out.write(chunk)
                     digest.update(chunk)
                     done += len(chunk)
                     bar.update(len(chunk))
-        if total is not None and done != total:
-            raise DataError(f"{url}: the download stopped after {done} of {total} bytes; try again")
-        if sha256 is not None and digest.hexdigest() != sha256:
-            raise DataError(
-                f"{url}: the download's SHA-256 is {digest.hexdigest()}, not the expected {sha256}; "
-                f"it is corrupt or not the official archive"
-            )
-        os.replace(tmp, dest)
+            if total is not None and done != total:
+                raise DataError(f"{url}: the download stopped after {done} of {total} bytes; try again")
+            if sha256 is not None and digest.hexdigest() != sha256:
+                raise DataError(
+                    f"{url}: the download's SHA-256 is {digest.hexdigest()}, not the expected {sha256}; "
+                    f"it is corrupt or not the official archive"
+                )
     except (OSError, http.client.HTTPException) as e:
         raise DataError(
             f"{url}: cannot download it ({getattr(e, 'reason', e)}). Without internet, download "
             f"aclImdb_v1.tar.gz elsewhere and pass its path (or the extracted aclImdb folder)"
         ) from e
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return dest
 
 
@@ -80,9 +73,7 @@ def _checked_name(member, archive):
     """The member's normalised name; DataError for links and names that leave the archive's folder."""
     name = posixpath.normpath(member.name)
     if name.startswith("/") or name == ".." or name.startswith("../"):
-        raise DataError(
-            f"{archive}: member {member.name!r} points outside the archive's folder; refusing the archive"
-        )
+        raise DataError(f"{archive}: member {member.name!r} points outside the archive's folder; refusing the archive")
     if member.issym() or member.islnk():
         raise DataError(f"{archive}: member {member.name!r} is a link; refusing the archive (links are never followed)")
     return name
@@ -116,7 +107,7 @@ def review_paths(folder):
     """``{(split, label): [path, ...]}`` of the reviews in an aclImdb folder."""
     groups = {}
     for split in SPLITS:
-        for label in LABELS:
+        for label in LABEL_FOLDERS:
             d = os.path.join(folder, split, label)
             if os.path.isdir(d):
                 groups[split, label] = [os.path.join(d, n) for n in os.listdir(d) if n.endswith(".txt")]
@@ -142,7 +133,7 @@ def read_reviews(source):
     sorted file name order, as the tutorial's ``imdb_preprocess.py`` read them.
     """
     found = _archive_reviews(source) if os.path.isfile(source) else _folder_reviews(source)
-    missing = [f"{split}/{label}" for split in SPLITS for label in LABELS if not found.get((split, label))]
+    missing = [f"{split}/{label}" for split in SPLITS for label in LABEL_FOLDERS if not found.get((split, label))]
     if missing:
         raise DataError(
             f"{source}: not the layout of the Large Movie Review Dataset (aclImdb): no reviews in "
@@ -151,7 +142,7 @@ def read_reviews(source):
     return {
         split: [
             (name, 1 if label == "pos" else 0, data)
-            for label in LABELS
+            for label in LABEL_FOLDERS
             for name, data in sorted(found[split, label])
         ]
         for split in SPLITS

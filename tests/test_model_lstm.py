@@ -1,11 +1,10 @@
 import numpy
-import pytensor
 import pytensor.tensor as tensor
 import pytest
-from pytensor import config
 
-from lstm_sentiment.checkpoint import ModelFileError
+from lstm_sentiment.base.errors import ModelFileError
 from lstm_sentiment.imdb import prepare_data
+from lstm_sentiment.kernel.backend import Backend
 from lstm_sentiment.lstm import (
     build_model,
     get_minibatches_idx,
@@ -61,7 +60,7 @@ def _model(options=OPTIONS):
     numpy.random.seed(3)
     params = init_params(dict(options))
     for k in ("lstm_b", "b"):  # non-zero biases, so that they are tested too
-        params[k] = (0.3 * numpy.random.randn(*params[k].shape)).astype(config.floatX)
+        params[k] = (0.3 * numpy.random.randn(*params[k].shape)).astype(params[k].dtype)
     tparams = init_tparams(params)
     return params, tparams, build_model(tparams, dict(options))
 
@@ -84,8 +83,8 @@ def test_parameters_have_the_tutorials_names_and_shapes():
             numpy.testing.assert_allclose(block @ block.T, numpy.eye(6), atol=1e-5)
 
 
-def test_probabilities_match_a_numpy_forward_pass(graph):
-    params, tparams, (use_noise, x, mask, y, f_pred_prob, f_pred, cost) = _model()
+def test_probabilities_match_a_numpy_forward_pass(fused):
+    params, tparams, (use_noise, x, mask, y, f_pred_prob, f_pred, cost) = _model(dict(OPTIONS, fused=fused))
     bx, bmask, _ = _batch()
     use_noise.set_value(0.0)
     probs = f_pred_prob(bx, bmask)
@@ -96,14 +95,14 @@ def test_probabilities_match_a_numpy_forward_pass(graph):
     numpy.testing.assert_array_equal(f_pred(bx, bmask), expected.argmax(axis=1))
 
 
-def test_lstm_layer_carries_h_and_c_over_masked_steps(graph):
+def test_lstm_layer_carries_h_and_c_over_masked_steps(fused):
     params, tparams, _ = _model()
-    emb = tensor.tensor3("emb", dtype=config.floatX)
-    mask = tensor.matrix("mask", dtype=config.floatX)
-    f = pytensor.function([emb, mask], lstm_layer(tparams, emb, dict(OPTIONS), mask=mask))
+    emb = tensor.tensor3("emb", dtype="float32")
+    mask = tensor.matrix("mask", dtype="float32")
+    f = Backend(fused).function([emb, mask], lstm_layer(tparams, emb, dict(OPTIONS, fused=fused), mask=mask))
     rng = numpy.random.RandomState(1)
-    e = rng.randn(5, 3, 6).astype(config.floatX)
-    m = numpy.array([[1, 1, 1], [0, 1, 1], [1, 0, 1], [0, 0, 1], [1, 0, 0]], dtype=config.floatX)
+    e = rng.randn(5, 3, 6).astype("float32")
+    m = numpy.array([[1, 1, 1], [0, 1, 1], [1, 0, 1], [0, 0, 1], [1, 0, 0]], dtype="float32")
     hs = f(e, m)
     expected = numpy_lstm({k: v.astype("float64") for k, v in params.items()}, e, m)
     numpy.testing.assert_allclose(hs, expected, rtol=1e-4, atol=1e-6)
@@ -112,53 +111,52 @@ def test_lstm_layer_carries_h_and_c_over_masked_steps(graph):
     numpy.testing.assert_array_equal(hs[4, 1], hs[1, 1])
 
 
-def test_padding_does_not_change_a_reviews_prediction(graph):
-    _, _, (use_noise, x, mask, y, f_pred_prob, _, _) = _model()
+def test_padding_does_not_change_a_reviews_prediction(fused):
+    _, _, (use_noise, x, mask, y, f_pred_prob, _, _) = _model(dict(OPTIONS, fused=fused))
     use_noise.set_value(0.0)
     alone = f_pred_prob(*prepare_data([[4, 9]], [0])[:2])
     padded = f_pred_prob(*prepare_data([[4, 9], [1, 2, 3, 4, 5, 6, 7, 8]], [0, 1])[:2])
     numpy.testing.assert_allclose(padded[0], alone[0], rtol=1e-5)
 
 
-def test_gradients_match_finite_differences_through_the_masked_scan(graph):
-    with config.change_flags(floatX="float64"):
-        params, tparams, (use_noise, x, mask, y, _, _, cost) = _model()
-        use_noise.set_value(0.0)
-        grads = tensor.grad(cost, wrt=list(tparams.values()))
-        f_cost = pytensor.function([x, mask, y], cost)
-        f_grads = pytensor.function([x, mask, y], grads)
-        bx, bmask, by = _batch()
-        analytic = dict(zip(tparams, f_grads(bx, bmask, by)))
+def test_gradients_match_finite_differences_through_the_masked_scan(fused):
+    params, tparams, (use_noise, x, mask, y, _, _, cost) = _model(dict(OPTIONS, fused=fused, floatX="float64"))
+    use_noise.set_value(0.0)
+    grads = tensor.grad(cost, wrt=list(tparams.values()))
+    f_cost = Backend(fused).function([x, mask, y], cost)
+    f_grads = Backend(fused).function([x, mask, y], grads)
+    bx, bmask, by = _batch()
+    analytic = dict(zip(tparams, f_grads(bx, bmask, by)))
 
-        rng = numpy.random.RandomState(0)
-        eps = 1e-6
-        for name, shared in tparams.items():
-            value = shared.get_value()
-            if name == "Wemb":  # rows of words in the batch
-                rows = rng.choice(numpy.unique(bx), 4, replace=False)
-                indices = [(r, rng.randint(value.shape[1])) for r in rows]
-            else:
-                indices = [tuple(rng.randint(s) for s in value.shape) for _ in range(6)]
-            for index in indices:
-                plus, minus = value.copy(), value.copy()
-                plus[index] += eps
-                minus[index] -= eps
-                shared.set_value(plus)
-                c_plus = f_cost(bx, bmask, by)
-                shared.set_value(minus)
-                c_minus = f_cost(bx, bmask, by)
-                shared.set_value(value)
-                numeric = (c_plus - c_minus) / (2 * eps)
-                assert analytic[name][index] == pytest.approx(numeric, rel=1e-5, abs=1e-9), (
-                    name,
-                    index,
-                )
-        # the padding id 0 is never looked up: its embedding gets no gradient
-        assert not analytic["Wemb"][[w for w in range(20) if w not in bx]].any()
+    rng = numpy.random.RandomState(0)
+    eps = 1e-6
+    for name, shared in tparams.items():
+        value = shared.get_value()
+        if name == "Wemb":  # rows of words in the batch
+            rows = rng.choice(numpy.unique(bx), 4, replace=False)
+            indices = [(r, rng.randint(value.shape[1])) for r in rows]
+        else:
+            indices = [tuple(rng.randint(s) for s in value.shape) for _ in range(6)]
+        for index in indices:
+            plus, minus = value.copy(), value.copy()
+            plus[index] += eps
+            minus[index] -= eps
+            shared.set_value(plus)
+            c_plus = f_cost(bx, bmask, by)
+            shared.set_value(minus)
+            c_minus = f_cost(bx, bmask, by)
+            shared.set_value(value)
+            numeric = (c_plus - c_minus) / (2 * eps)
+            assert analytic[name][index] == pytest.approx(numeric, rel=1e-5, abs=1e-9), (
+                name,
+                index,
+            )
+    # the padding id 0 is never looked up: its embedding gets no gradient
+    assert not analytic["Wemb"][[w for w in range(20) if w not in bx]].any()
 
 
-def test_dropout_changes_at_every_call_while_noise_is_on_and_is_off_otherwise(graph):
-    _, _, (use_noise, x, mask, y, f_pred_prob, _, _) = _model()
+def test_dropout_changes_at_every_call_while_noise_is_on_and_is_off_otherwise(fused):
+    _, _, (use_noise, x, mask, y, f_pred_prob, _, _) = _model(dict(OPTIONS, fused=fused))
     bx, bmask, _ = _batch()
     use_noise.set_value(1.0)
     noisy = [f_pred_prob(bx, bmask) for _ in range(3)]
@@ -176,7 +174,7 @@ def test_dropout_keeps_about_half_of_the_units():
     zero_hidden = numpy.zeros_like(tparams["U"].get_value())
     zero_hidden[0, 0] = 1.0
     tparams["U"].set_value(zero_hidden)
-    tparams["b"].set_value(numpy.zeros(2, dtype=config.floatX))
+    tparams["b"].set_value(numpy.zeros(2, dtype="float32"))
     use_noise.set_value(1.0)
     bx, bmask, _ = prepare_data([[5, 6]] * 400, [0] * 400)
     probs = f_pred_prob(bx, bmask)
@@ -247,10 +245,10 @@ def test_load_params_reads_npz_and_checks_it(tmp_path):
     with pytest.raises(ModelFileError, match="'Wemb' has shape \\(20, 6\\)"):
         load_params(str(path), init_params(dict(OPTIONS, dim_proj=8)))
     numpy.savez(path, **{k: v for k, v in saved.items() if k != "b"})
-    with pytest.raises(ModelFileError, match="'b' is not in the archive"):
+    with pytest.raises(ModelFileError, match="parameters are not in the archive: b$"):
         load_params(str(path), init_params(dict(OPTIONS)))
     path.write_bytes(b"PK\x03\x04 torn")
     with pytest.raises(ModelFileError, match="not a readable npz"):
         load_params(str(path), init_params(dict(OPTIONS)))
-    with pytest.raises(ModelFileError, match="no such model file"):
+    with pytest.raises(ModelFileError, match="no such npz model file"):
         load_params(str(tmp_path / "missing.npz"), init_params(dict(OPTIONS)))

@@ -12,13 +12,24 @@ import time
 import numpy
 import pytest
 
-from lstm_sentiment.checkpoint import ModelFileError, atomic_write, load_checkpoint
-from lstm_sentiment.train import OptionError, train_lstm
+from lstm_sentiment.base.errors import ModelFileError, OptionError
+from lstm_sentiment.base.files import atomic_write, read_npz, write_npz
+from lstm_sentiment.train import train_lstm
+from lstm_sentiment.training.loop import Training
+from lstm_sentiment.training.options import Options
+from lstm_sentiment.training.state import Checkpoint
 
 from conftest import marker_reviews, write_pkl
 
-FLAGS = ["--dim_proj=16", "--n_words=40", "--max_epochs=8", "--validFreq=20", "--saveFreq=10",
-         "--dispFreq=1", "--patience=100"]
+FLAGS = [
+    "--dim_proj=16",
+    "--n_words=40",
+    "--max_epochs=8",
+    "--validFreq=20",
+    "--saveFreq=10",
+    "--dispFreq=1",
+    "--patience=100",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +43,10 @@ def start(data, saveto, *extra):
     env = dict(os.environ, PYTENSOR_FLAGS="floatX=float64", PYTHONUNBUFFERED="1")
     return subprocess.Popen(
         [sys.executable, "-m", "lstm_sentiment.train", "--dataset", data, "--saveto", str(saveto), *FLAGS, *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
 
 
@@ -67,7 +81,10 @@ def resume(path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run(
         [sys.executable, "-m", "lstm_sentiment.train", "--resume", str(path)],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
 
 
@@ -88,6 +105,7 @@ def assert_same_run(path, reference):
         numpy.testing.assert_array_equal(got[key], reference[key], err_msg=key)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_saves_a_checkpoint_and_resuming_ends_bit_for_bit_as_the_uninterrupted_run(
     data, tmp_path, uninterrupted, sig
@@ -102,7 +120,7 @@ def test_a_signal_saves_a_checkpoint_and_resuming_ends_bit_for_bit_as_the_uninte
     assert f"{sig.name}: training stopped at update" in out
     assert f"Resume with: python -m lstm_sentiment.train --resume {checkpoint}" in out
     assert {"Wemb", "history_errs"} <= set(contents(saveto))  # the best parameters so far
-    assert load_checkpoint(checkpoint).meta["why"] == sig.name
+    assert Checkpoint(checkpoint).meta["why"] == sig.name
 
     done = resume(checkpoint)
     assert done.returncode == 0, done.stderr
@@ -111,6 +129,7 @@ def test_a_signal_saves_a_checkpoint_and_resuming_ends_bit_for_bit_as_the_uninte
     assert not os.path.exists(checkpoint)
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once_and_leaves_complete_files(data, tmp_path):
     saveto = tmp_path / "m.npz"
     proc = start(data, saveto)
@@ -121,12 +140,11 @@ def test_a_second_ctrl_c_stops_at_once_and_leaves_complete_files(data, tmp_path)
     assert code == 130, out
     assert "Traceback" not in out
     contents(saveto)
-    load_checkpoint(f"{saveto}.checkpoint.npz")
+    Checkpoint(f"{saveto}.checkpoint.npz")
 
 
-def test_sigkill_at_random_moments_never_tears_a_file_and_resuming_completes_the_run(
-    data, tmp_path, uninterrupted
-):
+@pytest.mark.slow
+def test_sigkill_at_random_moments_never_tears_a_file_and_resuming_completes_the_run(data, tmp_path, uninterrupted):
     rng = random.Random(20261128)
     for attempt in range(3):
         saveto = tmp_path / f"kill{attempt}.npz"
@@ -142,7 +160,7 @@ def test_sigkill_at_random_moments_never_tears_a_file_and_resuming_completes_the
             json.load(f)
         checkpoint = f"{saveto}.checkpoint.npz"
         if os.path.exists(checkpoint):  # absent if the run had finished
-            load_checkpoint(checkpoint)
+            Checkpoint(checkpoint)
             done = resume(checkpoint)
             assert done.returncode == 0, done.stderr
         assert_same_run(saveto, uninterrupted)
@@ -152,10 +170,9 @@ def test_sigkill_at_random_moments_never_tears_a_file_and_resuming_completes_the
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "f.bin"
     path.write_bytes(b"old complete file")
-    with pytest.raises(RuntimeError):
-        with atomic_write(str(path)) as f:
-            f.write(b"half of a new")
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError), atomic_write(str(path)) as f:
+        f.write(b"half of a new")
+        raise RuntimeError("disk full")
     assert path.read_bytes() == b"old complete file"
     assert os.listdir(tmp_path) == ["f.bin"]
 
@@ -182,14 +199,23 @@ def test_a_corrupt_checkpoint_is_named(tmp_path):
 def test_reload_model_of_another_shape_is_refused_before_any_work(data, tmp_path):
     model = tmp_path / "m.npz"
     d = 8
-    numpy.savez(model, Wemb=numpy.zeros((40, d)), lstm_W=numpy.zeros((d, 4 * d)), lstm_U=numpy.zeros((d, 4 * d)),
-                lstm_b=numpy.zeros(4 * d), U=numpy.zeros((d, 2)), b=numpy.zeros(2))
-    with pytest.raises(ModelFileError, match=r"'Wemb' has shape \(40, 8\), but dim_proj=16 and n_words=40 need \(40, 16\)"):
+    numpy.savez(
+        model,
+        Wemb=numpy.zeros((40, d)),
+        lstm_W=numpy.zeros((d, 4 * d)),
+        lstm_U=numpy.zeros((d, 4 * d)),
+        lstm_b=numpy.zeros(4 * d),
+        U=numpy.zeros((d, 2)),
+        b=numpy.zeros(2),
+    )
+    with pytest.raises(
+        ModelFileError, match=r"'Wemb' has shape \(40, 8\), but dim_proj=16 and n_words=40 need \(40, 16\)"
+    ):
         train_lstm(dataset="/nonexistent.pkl", reload_model=str(model), dim_proj=16, n_words=40)
     with pytest.raises(ModelFileError, match=r"n_words=50 need \(50, 8\)"):
         train_lstm(dataset="/nonexistent.pkl", reload_model=str(model), dim_proj=8, n_words=50)
     numpy.savez(model, Wemb=numpy.zeros((40, d)))
-    with pytest.raises(ModelFileError, match="parameters lstm_W, lstm_U, lstm_b, U, b are not in the archive"):
+    with pytest.raises(ModelFileError, match="parameters are not in the archive: lstm_W, lstm_U, lstm_b$"):
         train_lstm(dataset="/nonexistent.pkl", reload_model=str(model), dim_proj=8, n_words=40)
     model.write_bytes(b"truncated")
     with pytest.raises(ModelFileError, match="m.npz: not a readable npz model file"):
@@ -207,3 +233,31 @@ def test_a_saveto_folder_that_cannot_be_written_is_refused(tmp_path):
             train_lstm(saveto=str(folder / "m.npz"))
     finally:
         folder.chmod(0o700)
+
+
+def _checkpoint(tmp_path):
+    """A checkpoint of a run that has not started, on a small marker dataset."""
+    data = write_pkl(tmp_path / "d.pkl", marker_reviews(200, 0), marker_reviews(50, 1))
+    saveto = str(tmp_path / "m.npz")
+    Training(Options(dataset=data, saveto=saveto, dim_proj=8, n_words=40, floatX="float32")).save("test")
+    return data, f"{saveto}.checkpoint.npz"
+
+
+def test_a_checkpoint_of_data_that_changed_since_is_refused(tmp_path):
+    data, checkpoint = _checkpoint(tmp_path)
+    write_pkl(data, marker_reviews(150, 0), marker_reviews(50, 1))
+    with pytest.raises(
+        ModelFileError, match=r"made on \[190, 10, 50\] train/valid/test reviews, but .* gives \[142, 8, 50\]"
+    ):
+        train_lstm(resume=checkpoint)
+
+
+def test_a_checkpoint_whose_arrays_do_not_fit_the_model_is_refused(tmp_path):
+    _, checkpoint = _checkpoint(tmp_path)
+    arrays = read_npz(checkpoint, "checkpoint")
+    arrays["shared/lstm_U_rgrad2"] = arrays["shared/lstm_U_rgrad2"][:3]  # a short accumulator
+    write_npz(checkpoint, arrays)
+    with pytest.raises(
+        ModelFileError, match=r"lstm_U_rgrad2 is missing or does not fit .* \(\(3, 32\) instead of \(8, 32\)\)"
+    ):
+        train_lstm(resume=checkpoint)

@@ -8,9 +8,11 @@ import numpy
 import pytest
 import sacremoses
 
-from lstm_sentiment import imdb_preprocess
-from lstm_sentiment.imdb import DataError, load_data
-from lstm_sentiment.imdb_preprocess import MosesTokenizer, build_dict, grab_data, preprocess, tokenize_review
+from lstm_sentiment.base.errors import DataError
+from lstm_sentiment.data import preprocess as preprocessing
+from lstm_sentiment.data.tokenize import MosesTokenizer, tokenize_review
+from lstm_sentiment.imdb import load_data
+from lstm_sentiment.imdb_preprocess import build_dict, grab_data, preprocess
 
 from conftest import REVIEWS, make_acl_imdb
 
@@ -24,7 +26,7 @@ def read_outputs(out):
 
 
 TRICKY = [
-    "Mr. Smith went to Washington. He said: \"I'd do it again\" & left.",
+    'Mr. Smith went to Washington. He said: "I\'d do it again" & left.',
     "The U.S.A. is big. e.g. this, i.e. that; No. 5 and no. 6.",
     "3.5 stars... It's <br />a 'cult' film (1977) - really!? 50% off @ $9.99",
     "Ça ne va pas. Élan vital. ÉCOLE. naïve café Mr. Ōno. A. B. c.",
@@ -42,10 +44,8 @@ def test_fast_tokenizer_gives_the_same_tokens_as_sacremoses(text):
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
 def test_tokenize_review_reads_the_first_line_tokenized_escaped_and_lowercased(newline):
-    data = f"I'd SEE it & \"again\".<br />Fine.{newline}Second line.".encode()
-    assert tokenize_review(("0_9.txt", data)) == (
-        "i &apos;d see it &amp; &quot; again &quot; . &lt; br / &gt; fine ."
-    )
+    data = f'I\'d SEE it & "again".<br />Fine.{newline}Second line.'.encode()
+    assert tokenize_review(("0_9.txt", data)) == ("i &apos;d see it &amp; &quot; again &quot; . &lt; br / &gt; fine .")
 
 
 def test_build_dict_orders_by_frequency_then_first_appearance():
@@ -78,7 +78,11 @@ def test_preprocess_writes_the_tutorials_format(acl_imdb, tmp_path):
 
 
 def test_reviews_are_read_in_sorted_name_order(tmp_path):
-    reviews = {(s, l): [f"review {s} {l} {i}" for i in range(12)] for s in ("train", "test") for l in ("pos", "neg")}
+    reviews = {
+        (s, label): [f"review {s} {label} {i}" for i in range(12)]
+        for s in ("train", "test")
+        for label in ("pos", "neg")
+    }
     folder = make_acl_imdb(tmp_path, reviews)
     preprocess(str(folder), out=str(tmp_path / "out"), processes=1)
     (train_x, _), _, dictionary = read_outputs(str(tmp_path / "out"))
@@ -117,7 +121,7 @@ def test_unchanged_input_is_reused_and_a_change_rebuilds(acl_imdb, tmp_path, mon
     assert len(test_x[1]) == 8
 
     rebuilt = (out / "imdb.pkl").stat().st_mtime_ns
-    monkeypatch.setitem(imdb_preprocess.SETTINGS, "format", 999)
+    monkeypatch.setitem(preprocessing.SETTINGS, "format", 999)
     preprocess(str(acl_imdb), out=str(out), processes=1)
     assert (out / "imdb.pkl").stat().st_mtime_ns != rebuilt
 
@@ -143,11 +147,13 @@ def test_a_review_that_is_not_utf8_is_named_and_nothing_is_written(acl_imdb, tmp
     assert not (out / "imdb.pkl").exists() and not (out / "imdb.dict.pkl").exists()
 
 
+@pytest.mark.slow
 def test_command_line(acl_archive, tmp_path):
     out = tmp_path / "cli"
     done = subprocess.run(
         [sys.executable, "-m", "lstm_sentiment.imdb_preprocess", str(acl_archive), "--out", str(out)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     assert "Reading the reviews in" in done.stderr and "Tokenizing 7 reviews" in done.stderr
@@ -155,12 +161,14 @@ def test_command_line(acl_archive, tmp_path):
 
     done = subprocess.run(
         [sys.executable, "-m", "lstm_sentiment.imdb_preprocess", str(tmp_path / "no.tar.gz")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 2
     assert "no.tar.gz: no such file or folder" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_the_real_archive_gives_the_expected_counts(real_preprocessed):
     pkl, dict_pkl = real_preprocessed
     with open(pkl, "rb") as f:
@@ -175,6 +183,7 @@ def test_the_real_archive_gives_the_expected_counts(real_preprocessed):
     assert sum(len(x) < 100 for x in train_x) == 2108
 
 
+@pytest.mark.slow
 def test_the_real_archive_matches_the_reference_pickles(real_preprocessed):
     reference = os.environ.get("LSTM_SENTIMENT_IMDB_PKL")
     if not reference:

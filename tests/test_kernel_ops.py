@@ -8,19 +8,19 @@ import pytest
 from pytensor import config
 from pytensor.gradient import verify_grad
 
-from lstm_sentiment import kernel
-from lstm_sentiment.fused import LSTM, Adadelta, LSTMFromIds, ScatterAdd, lstm_fused
-from lstm_sentiment.lstm import build_model, init_params, init_tparams, lstm_layer
-from lstm_sentiment.optimizers import adadelta
+from lstm_sentiment.kernel.backend import Backend
+from lstm_sentiment.kernel.build import load, why_unavailable
+from lstm_sentiment.kernel.ops import LSTM, Adadelta, LSTMFromIds, ScatterAdd, lstm_fused
+from lstm_sentiment.lstm import adadelta, build_model, init_params, init_tparams, lstm_layer
 
-pytestmark = pytest.mark.skipif(kernel.load() is None, reason=f"no LSTM kernel: {kernel.why_unavailable()}")
+pytestmark = pytest.mark.skipif(load() is None, reason=f"no LSTM kernel: {why_unavailable()}")
 
 OPTIONS = dict(n_words=30, dim_proj=5, ydim=2, encoder="lstm", use_dropout=True, seed=2)
 
 
 def _params(options=OPTIONS, seed=0):
     numpy.random.seed(seed)
-    params = init_params(dict(options))
+    params = init_params(dict(options, floatX=config.floatX))  # the float type of the test's scope
     for k in ("lstm_b", "b"):
         params[k] = (0.3 * numpy.random.randn(*params[k].shape)).astype(config.floatX)
     return params
@@ -39,13 +39,13 @@ def _mask(T, B, rng, fractional=True):
 @pytest.fixture(params=[1, 3])
 def threads(request):
     """The kernel with one thread, and with the batch's rows shared among three."""
-    lib = kernel.load()
+    lib = load()
     lib.lstm_set_threads(request.param)
     yield request.param
     lib.lstm_set_threads(0)
 
 
-@pytest.mark.parametrize("T", [1, 7, 45])  # 45: more steps than one projection chunk (32)
+@pytest.mark.parametrize("T", [1, 7, pytest.param(45, marks=pytest.mark.slow)])  # 45: > one chunk (32)
 def test_lstm_and_its_gradient_equal_the_scan(threads, T):
     with config.change_flags(floatX="float64"):
         params = _params()
@@ -56,7 +56,7 @@ def test_lstm_and_its_gradient_equal_the_scan(threads, T):
         weights = numpy.random.RandomState(1).randn(T, 13, 5)
         wrt = [tparams["lstm_W"], tparams["lstm_U"], tparams["lstm_b"], emb]
         outputs = {fused: [h, *tensor.grad((h * weights).sum(), wrt)] for fused, h in hs.items()}
-        f = pytensor.function([emb, mask], outputs[False] + outputs[True])
+        f = Backend().function([emb, mask], outputs[False] + outputs[True])
         rng = numpy.random.RandomState(T)
         values = f(rng.randn(T, 13, 5), _mask(T, 13, rng))
         scan, fused = values[:5], values[5:]
@@ -65,13 +65,14 @@ def test_lstm_and_its_gradient_equal_the_scan(threads, T):
         assert any(isinstance(n.op, LSTM) for n in f.maker.fgraph.toposort())
 
 
+@config.change_flags(floatX="float32")
 def test_float32_agrees_with_the_scan_to_rounding():
     params = _params()
     tparams = init_tparams(params)
     emb = tensor.tensor3("emb", dtype="float32")
     mask = tensor.matrix("mask", dtype="float32")
     hs = [lstm_layer(tparams, emb, dict(OPTIONS, fused=fused), mask=mask) for fused in (False, True)]
-    f = pytensor.function([emb, mask], hs)
+    f = Backend().function([emb, mask], hs)
     rng = numpy.random.RandomState(0)
     scan, fused = f(rng.randn(40, 9, 5).astype("float32"), _mask(40, 9, rng))
     assert fused.dtype == "float32"
@@ -86,6 +87,7 @@ def test_gradient_matches_finite_differences():
             lambda emb, W, b, U: lstm_fused(emb, mask, W, b, U),
             [rng.randn(6, 4, 3), 0.5 * rng.randn(3, 12), 0.5 * rng.randn(12), 0.5 * rng.randn(3, 12)],
             rng=rng,
+            mode=Backend().mode,
             abs_tol=1e-7,
             rel_tol=1e-6,
         )
@@ -124,9 +126,9 @@ def test_h_alone_is_computed_without_the_gates():
     W, U = (tensor.matrix(n) for n in "WU")
     b = tensor.vector("b")
     h = lstm_fused(emb, mask, W, b, U)
-    f = pytensor.function([emb, mask, W, b, U], [h, h.owner.outputs[2]])
-    g = pytensor.function([emb, mask, W, b, U], h)
-    assert [n.op for n in g.maker.fgraph.toposort() if isinstance(n.op, LSTM)] == [LSTM(keep=False)]
+    f = Backend().function([emb, mask, W, b, U], [h, h.owner.outputs[2]])
+    g = Backend().function([emb, mask, W, b, U], h)
+    assert [n.op for n in g.maker.fgraph.toposort() if isinstance(n.op, LSTM)] == [LSTM("h")]
     rng = numpy.random.RandomState(6)
     args = [rng.randn(40, 7, 4), _mask(40, 7, rng), rng.randn(4, 16), rng.randn(16), rng.randn(4, 16)]
     args = [a.astype(config.floatX) for a in args]
@@ -137,14 +139,16 @@ def test_h_alone_is_computed_without_the_gates():
 
 
 def test_wrong_shapes_are_reported():
-    f = pytensor.function([], LSTM()(numpy.zeros((3, 2, 4)), numpy.ones((3, 5)), numpy.zeros((4, 16)),
-                                        numpy.zeros(16), numpy.zeros((4, 16))))
+    f = Backend().function(
+        [],
+        LSTM()(numpy.zeros((3, 2, 4)), numpy.ones((3, 5)), numpy.zeros((4, 16)), numpy.zeros(16), numpy.zeros((4, 16))),
+    )
     with pytest.raises(ValueError, match="shapes do not fit"):
         f()
 
 
-def _adadelta_run(tparams, grads, x, mask, y, cost, batches):
-    f_grad_shared, f_update = adadelta(tensor.scalar("lr"), tparams, grads, x, mask, y, cost)
+def _adadelta_run(tparams, grads, x, mask, y, cost, batches, fused):
+    f_grad_shared, f_update = adadelta(tensor.scalar("lr"), tparams, grads, x, mask, y, cost, backend=Backend(fused))
     for batch in batches:
         f_grad_shared(*batch)
         f_update(0.0)
@@ -152,24 +156,23 @@ def _adadelta_run(tparams, grads, x, mask, y, cost, batches):
     return shared, f_update
 
 
-def test_adadelta_op_gives_the_updates_of_the_plain_graph(monkeypatch):
+def test_adadelta_op_gives_the_updates_of_the_plain_graph():
     """Every parameter and accumulator after three steps of training the model itself."""
     results = {}
     for fused in (True, False):
-        if not fused:
-            monkeypatch.setattr(kernel, "load", lambda: None)
         with config.change_flags(floatX="float64"):
             tparams = init_tparams(_params(dict(OPTIONS, use_dropout=False)))
-            _, x, mask, y, _, _, cost = build_model(tparams, dict(OPTIONS, use_dropout=False))
+            _, x, mask, y, _, _, cost = build_model(tparams, dict(OPTIONS, use_dropout=False, fused=fused))
             grads = tensor.grad(cost, wrt=list(tparams.values()))
             rng = numpy.random.RandomState(7)
             batches = []
             for _ in range(3):
                 m = _mask(9, 6, rng, fractional=False)
                 m[0] = 1  # no empty review
-                batches.append(((rng.randint(1, 30, size=m.shape) * (m > 0)).astype("int64"), m,
-                                rng.randint(0, 2, size=6)))
-            results[fused] = _adadelta_run(tparams, grads, x, mask, y, cost, batches)
+                batches.append(
+                    ((rng.randint(1, 30, size=m.shape) * (m > 0)).astype("int64"), m, rng.randint(0, 2, size=6))
+                )
+            results[fused] = _adadelta_run(tparams, grads, x, mask, y, cost, batches, fused)
     (fused, f_update), (plain, _) = results[True], results[False]
     assert sorted(fused) == sorted(plain)
     for name in plain:
@@ -194,7 +197,7 @@ def test_the_embedding_gradient_is_a_scatter_add_equal_to_numpys():
     idx = tensor.vector("idx", dtype="int64")
     rows = Wemb[idx]
     weights = numpy.random.RandomState(9).randn(7, 3).astype(config.floatX)
-    f = pytensor.function([idx], tensor.grad((rows * weights).sum(), Wemb))
+    f = Backend().function([idx], tensor.grad((rows * weights).sum(), Wemb))
     assert any(isinstance(n.op, ScatterAdd) for n in f.maker.fgraph.toposort())
     index = numpy.array([3, 0, 3, 11, 5, 3, -1])
     expected = numpy.zeros((12, 3))

@@ -6,16 +6,18 @@ import io
 import os
 import tarfile
 import threading
+import typing
 
 import pytest
 
-from lstm_sentiment.fetch import download, read_reviews
-from lstm_sentiment.imdb import DataError
+from lstm_sentiment.base.errors import DataError
+from lstm_sentiment.data.fetch import download, read_reviews
+from lstm_sentiment.imdb import read_dataset
 from lstm_sentiment.imdb_preprocess import preprocess
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    files = {}  # path -> (declared length, body)
+    files: typing.ClassVar[dict] = {}  # path -> (declared length, body)
 
     def do_GET(self):
         if self.path not in self.files:
@@ -84,7 +86,7 @@ def test_preprocess_downloads_a_url_once(server, acl_archive, tmp_path):
     out = tmp_path / "data"
     preprocess(f"{server}/aclImdb_v1.tar.gz", out=str(out), processes=1)
     assert (out / "aclImdb_v1.tar.gz").read_bytes() == body
-    assert (out / "imdb.pkl").exists()
+    assert len(read_dataset(out / "imdb.pkl")[0][0]) == 5
     _Handler.files.clear()  # a second run must not need the network
     preprocess(f"{server}/aclImdb_v1.tar.gz", out=str(out), processes=1)
 
@@ -156,7 +158,10 @@ def test_only_the_labeled_reviews_are_read_pos_first_in_name_order(tmp_path):
 
 def test_truncated_and_corrupt_archives_get_a_clear_error(acl_archive, tmp_path):
     data = acl_archive.read_bytes()
-    for name, content in (("truncated.tar.gz", data[: len(data) // 2]), ("corrupt.tar.gz", b"\x1f\x8b" + os.urandom(500))):
+    for name, content in (
+        ("truncated.tar.gz", data[: len(data) // 2]),
+        ("corrupt.tar.gz", b"\x1f\x8b" + os.urandom(500)),
+    ):
         path = tmp_path / name
         path.write_bytes(content)
         out = tmp_path / f"out-{name}"
@@ -170,5 +175,7 @@ def test_an_archive_of_another_layout_is_refused(tmp_path):
     with tarfile.open(path, "w:gz") as tar:
         info, data = _file("something/else.txt")
         tar.addfile(info, io.BytesIO(data))
-    with pytest.raises(DataError, match="not the layout of the Large Movie Review Dataset .* no reviews in train/pos, "):
+    with pytest.raises(
+        DataError, match="not the layout of the Large Movie Review Dataset .* no reviews in train/pos, "
+    ):
         read_reviews(str(path))

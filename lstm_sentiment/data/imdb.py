@@ -1,0 +1,165 @@
+"""The IMDB dataset in the tutorial's format: reading and writing it, splitting and padding.
+
+An ``imdb.pkl`` file holds two consecutive pickles, ``(train_x, train_y)`` then
+``(test_x, test_y)``: each review a list of word ids (0 padding, 1 unknown),
+each label an int. ``imdb.dict.pkl`` holds the word -> id dictionary. ``.gz``
+paths are read and written through gzip.
+"""
+
+import contextlib
+import gzip
+import os
+import pickle
+import re
+
+import numpy
+
+from ..base.errors import DataError
+from ..base.files import atomic_write
+from .batches import length_order, map_unknown
+
+
+def prepare_data(seqs, labels, maxlen=None, dtype="float32"):
+    """Pad a minibatch into time-major arrays.
+
+    Returns ``x`` (maxlen, n_samples) int64, ``mask`` of the same shape in
+    ``dtype`` (1 on real steps) and the labels. With ``maxlen``, sequences not
+    strictly shorter are dropped, never cut; ``(None, None, None)`` when none
+    is left.
+    """
+    lengths = [len(s) for s in seqs]
+    if maxlen is not None:
+        kept = [(s, y, n) for s, y, n in zip(seqs, labels, lengths) if n < maxlen]
+        if not kept:
+            return None, None, None
+        seqs, labels, lengths = (list(column) for column in zip(*kept))
+
+    n_samples = len(seqs)
+    maxlen = numpy.max(lengths)
+    x = numpy.zeros((maxlen, n_samples), dtype="int64")
+    x_mask = numpy.zeros((maxlen, n_samples), dtype=dtype)
+    for idx, s in enumerate(seqs):
+        x[: lengths[idx], idx] = s
+        x_mask[: lengths[idx], idx] = 1.0
+    return x, x_mask, labels
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and NumPy arrays only, so a file cannot run code."""
+
+    allowed = frozenset(
+        {
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "scalar"),
+        }
+    )
+
+    def find_class(self, module, name):
+        if (module, name) not in self.allowed:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _open(path, mode):
+    return gzip.open(path, mode) if str(path).endswith(".gz") else open(path, mode)
+
+
+def read_pickles(path, count, what):
+    """Read ``count`` consecutive pickles from ``path``; DataError saying it is not ``what``."""
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such file (expected {what})")
+    try:
+        with _open(path, "rb") as f:
+            unpickler = _DataUnpickler(f, encoding="latin1")
+            return [unpickler.load() for _ in range(count)]
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError, AttributeError, ImportError) as e:
+        raise DataError(f"{path}: cannot read it as {what}: {e}") from e
+
+
+def write_pickles(path, *objects):
+    """Write ``objects`` as consecutive pickles to ``path``, atomically (gzip if it ends in .gz)."""
+    gz = str(path).endswith(".gz")
+    with atomic_write(path) as f, gzip.GzipFile(fileobj=f, mode="wb") if gz else contextlib.nullcontext(f) as out:
+        for obj in objects:
+            pickle.dump(obj, out, pickle.HIGHEST_PROTOCOL)
+
+
+DATASET = "the tutorial's format, two pickles (train_x, train_y) then (test_x, test_y)"
+
+
+def _check_split(path, name, split):
+    """Raise DataError unless ``split`` is an ``(x, y)`` pair of equal-length sequences."""
+    expected = f"{path}: expected {DATASET} with each review a list of word ids"
+    if not (isinstance(split, (tuple, list)) and len(split) == 2):
+        raise DataError(f"{expected}; the {name} pickle is a {type(split).__name__}")
+    x, y = split
+    if len(x) != len(y):
+        raise DataError(f"{expected}; the {name} set has {len(x)} reviews but {len(y)} labels")
+    if len(x) and not hasattr(x[0], "__len__"):
+        raise DataError(f"{expected}; the first {name} review is a {type(x[0]).__name__}")
+
+
+def read_dataset(path):
+    """The ``(train, test)`` splits of an imdb.pkl, each an ``(x, y)`` pair."""
+    train, test = read_pickles(path, 2, DATASET)
+    _check_split(path, "train", train)
+    _check_split(path, "test", test)
+    return train, test
+
+
+def write_dataset(path, train, test):
+    """Write an imdb.pkl: ``train`` then ``test``, each an ``(x, y)`` pair."""
+    write_pickles(path, train, test)
+
+
+def dictionary_beside(path):
+    """The path of the word dictionary beside a dataset (``imdb.dict.pkl`` for ``imdb.pkl``)."""
+    return re.sub(r"\.pkl(\.gz)?$", r".dict.pkl\1", str(path))
+
+
+def read_dictionary(path):
+    """The word -> id dictionary of an ``imdb.dict.pkl``."""
+    (dictionary,) = read_pickles(path, 1, "the tutorial's word dictionary (a pickled dict of word -> id)")
+    if not isinstance(dictionary, dict):
+        raise DataError(f"{path}: expected a pickled dict of word -> id, found a {type(dictionary).__name__}")
+    return dictionary
+
+
+def write_dictionary(path, dictionary):
+    """Write an ``imdb.dict.pkl``, in the tutorial's format."""
+    write_pickles(path, dictionary)
+
+
+def load_data(path="imdb.pkl", n_words=100000, valid_portion=0.1, maxlen=None, sort_by_len=True):
+    """Load the dataset and split off a validation set, as the tutorial does.
+
+    ``maxlen`` filters the training set only (before the split); the split
+    draws a ``numpy.random.permutation``; word ids >= ``n_words`` become 1
+    (unknown); with ``sort_by_len`` every split is sorted by review length,
+    which makes evaluation batches need little padding.
+    """
+    train_set, test_set = read_dataset(path)
+    if maxlen:
+        kept = [i for i, x in enumerate(train_set[0]) if len(x) < maxlen]
+        train_set = ([train_set[0][i] for i in kept], [train_set[1][i] for i in kept])
+
+    # split the training set into training and validation sets
+    train_set_x, train_set_y = train_set
+    n_samples = len(train_set_x)
+    sidx = numpy.random.permutation(n_samples)
+    n_train = int(numpy.round(n_samples * (1.0 - valid_portion)))
+    valid = ([train_set_x[s] for s in sidx[n_train:]], [train_set_y[s] for s in sidx[n_train:]])
+    train = ([train_set_x[s] for s in sidx[:n_train]], [train_set_y[s] for s in sidx[:n_train]])
+
+    def prepare(split):
+        x, y = map_unknown(split[0], n_words), list(split[1])
+        if sort_by_len:
+            order = length_order(x)
+            x, y = [x[i] for i in order], [y[i] for i in order]
+        return x, y
+
+    return prepare(train), prepare(valid), prepare(test_set)

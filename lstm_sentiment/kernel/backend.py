@@ -1,0 +1,126 @@
+"""How the package compiles its functions: the kernel or the plain graph, a PyTensor mode, a BLAS.
+
+pip-installed PyTensor 3 compiles with its Numba backend and, finding no BLAS
+it recognises, falls back to NumPy for dot products; both are many times
+slower than this model needs. With the kernel (``fused``), PyTensor runs the
+rest of the graph with Python thunks (``KERNEL_MODE``: linker ``py``, which
+compiles in a second; no elementwise fusion, since NumPy then runs each
+elementwise op; casts through NumPy; the kernel's rewrites of ``ops.py``).
+Without it, the scan graph runs on the C backend (``C_MODE``) linked to the
+MKL of PyPI's ``mkl`` wheel.
+
+Nothing here changes PyTensor for other code: the rewrites live only in
+these modes, and ``Backend.function`` sets the BLAS flags only while it
+compiles. A mode or BLAS the user set (``PYTENSOR_FLAGS``, ``.pytensorrc``)
+wins; so does the ``mode`` argument.
+"""
+
+import warnings
+
+import numpy
+import pytensor
+from pytensor import config
+from pytensor.compile.builders import OpFromGraph
+from pytensor.compile.mode import Mode, get_mode
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.graph.rewriting.basic import EquilibriumGraphRewriter, dfs_rewriter, node_rewriter
+from pytensor.scalar.basic import Cast
+from pytensor.tensor.elemwise import Elemwise
+
+from .build import load, mkl_ldflags
+from .ops import GRAPH_REWRITES, INPLACE_REWRITES
+
+
+def user_has_set(key):
+    """Whether ``key`` was given in PYTENSOR_FLAGS or a .pytensorrc file.
+
+    PyTensor reads every user-given value when it registers the setting and
+    then marks the setting as not default.
+    """
+    return not vars(type(config))[key].is_default
+
+
+def default_floatX():
+    """The model's float type unless one is asked for: the user's PyTensor floatX if set, else float32."""
+    return config.floatX if user_has_set("floatX") else "float32"
+
+
+class AsType(Op):
+    """``x.astype(dtype)``. PyTensor's Cast has no NumPy function, so the Python linker would
+    cast element by element (5 ms for the dropout mask of one batch); this casts at NumPy's
+    speed, with the same rounding. Put in place by a rewrite of KERNEL_MODE."""
+
+    __props__ = ("dtype",)
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def make_node(self, x):
+        x = pytensor.tensor.as_tensor_variable(x)
+        return Apply(self, [x], [pytensor.tensor.tensor(dtype=self.dtype, shape=x.type.shape)])
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = numpy.asarray(inputs[0]).astype(self.dtype)
+
+    def infer_shape(self, fgraph, node, shapes):
+        return shapes
+
+
+@node_rewriter([Elemwise])
+def local_cast_to_astype(fgraph, node):
+    if isinstance(node.op.scalar_op, Cast) and node.inputs[0].ndim > 0:
+        return [AsType(node.outputs[0].dtype)(node.inputs[0])]
+    return None
+
+
+# (rewriter, position in PyTensor's sequence): the kernel's Ops right after "specialize" (2),
+# the casts before the destroy handler (49.5), ADADELTA in place after it.
+KERNEL_REWRITES = (
+    (EquilibriumGraphRewriter(GRAPH_REWRITES, max_use_ratio=10), 2.5),
+    (dfs_rewriter(local_cast_to_astype), 49.2),
+    (dfs_rewriter(*INPLACE_REWRITES), 50.3),
+)
+KERNEL_MODE = Mode(linker="py", optimizer="fast_run").excluding("fusion", "cxx_only").register(*KERNEL_REWRITES)
+C_MODE = Mode(linker="cvm", optimizer="fast_run")
+
+
+def kernel_on(fused):
+    """Whether models use the kernel: asked for (``fused``), and it builds and loads here."""
+    return bool(fused) and load() is not None
+
+
+class Backend:
+    """The kernel on or off (``fused``), and the PyTensor mode that compiles the package's functions.
+
+    ``fused`` is False where the kernel cannot be built (``build.why_unavailable``).
+    ``mode`` (a name or a Mode) overrides the choice; the kernel's rewrites are
+    added to it when the kernel is on.
+    """
+
+    def __init__(self, fused=True, mode=None):
+        self.fused = kernel_on(fused)
+        if mode is None and not (user_has_set("mode") or user_has_set("linker")):
+            self.mode = KERNEL_MODE if self.fused else C_MODE
+        else:
+            self.mode = get_mode(mode)
+            if self.fused:
+                self.mode = self.mode.register(*KERNEL_REWRITES)
+
+    def function(self, inputs, outputs, **kwargs):
+        """``pytensor.function`` in this mode, linked to PyPI's MKL unless the user set a BLAS.
+
+        Ops with an inner graph (PyTensor's softmax) compile it on first use, in
+        PyTensor's default mode of that moment: here they compile it at once, in this one.
+        """
+        blas = None if user_has_set("blas__ldflags") else mkl_ldflags()
+        if blas:  # PyTensor's own default, read once by change_flags, would warn that it found no BLAS
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                config.blas__ldflags  # noqa: B018
+        with config.change_flags(mode=self.mode, **({"blas__ldflags": blas} if blas else {})):
+            fn = pytensor.function(inputs, outputs, mode=self.mode, **kwargs)
+            for node in fn.maker.fgraph.apply_nodes:
+                if isinstance(node.op, OpFromGraph):
+                    node.op.fn  # noqa: B018  (compiles the inner graph)
+        return fn

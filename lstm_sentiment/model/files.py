@@ -1,0 +1,112 @@
+"""A trained model's files: the tutorial's npz, its options (JSON) and its word dictionary (JSON).
+
+    lstm_model.npz            the parameters, history_errs, history_updates and final errors
+    lstm_model.npz.json       the options it was trained with
+    lstm_model.npz.dict.json  the word -> id dictionary of its dataset
+
+One reader and one writer for each; readers raise ModelFileError naming the
+file and what is wrong with it. Writes are atomic.
+"""
+
+import json
+
+import numpy
+
+from ..base.errors import ModelFileError
+from ..base.files import atomic_write, read_npz, write_npz
+
+PARAMS = ("Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b")
+FINAL = ("train_err", "valid_err", "test_err", "early_stop")
+
+
+def options_path(saveto):
+    """Where the options of the model saved at ``saveto`` live: ``<saveto>.json``."""
+    return f"{saveto}.json"
+
+
+def dictionary_path(saveto):
+    """Where the word dictionary of the model saved at ``saveto`` lives: ``<saveto>.dict.json``."""
+    return f"{saveto}.dict.json"
+
+
+class ModelFile:
+    """The contents of a model npz: ``params``, ``history_errs`` (n, 2), ``history_updates`` and ``final``."""
+
+    def __init__(self, path, arrays):
+        self.path = path
+        self.params = {k: arrays[k] for k in PARAMS if k in arrays}
+        if "history_errs" in arrays and arrays["history_errs"].size % 2:
+            raise ModelFileError(f"{path}: history_errs has {arrays['history_errs'].shape}, not (n, 2) errors")
+        self.history_errs = arrays["history_errs"].reshape(-1, 2) if "history_errs" in arrays else None
+        updates = arrays.get("history_updates")
+        recorded = updates is not None and self.history_errs is not None and len(updates) == len(self.history_errs)
+        self.history_updates = updates if recorded else None
+        self.final = {k: arrays[k].item() for k in FINAL if k in arrays and arrays[k].size == 1}
+
+    def check_params(self, shapes, given="these options"):
+        """Raise ModelFileError unless every parameter of ``shapes`` (name -> shape, which ``given``
+        options need) is here, with its shape."""
+        missing = [k for k in shapes if k not in self.params]
+        if missing:
+            raise ModelFileError(f"{self.path}: these parameters are not in the archive: {', '.join(missing)}")
+        for k, shape in shapes.items():
+            if self.params[k].shape != tuple(shape):
+                raise ModelFileError(
+                    f"{self.path}: parameter {k!r} has shape {self.params[k].shape}, but {given} need "
+                    f"{tuple(shape)}; pass the options it was trained with"
+                )
+
+
+def read_model(path):
+    """The ``ModelFile`` at ``path``."""
+    return ModelFile(path, read_npz(path, "npz model file"))
+
+
+def write_model(saveto, params, history_errs, history_updates=(), **final):
+    """Write the model npz: the parameters, ``history_errs`` as (n, 2), ``history_updates`` and ``final``."""
+    history = numpy.asarray(history_errs, dtype="float64").reshape(-1, 2)
+    updates = numpy.asarray(history_updates, dtype="int64")
+    write_npz(saveto, dict(params, history_errs=history, history_updates=updates, **final))
+
+
+def _read_json(path, what):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise ModelFileError(f"{path}: not readable {what} ({e})") from e
+
+
+def _write_json(path, value, **kwargs):
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        json.dump(value, f, **kwargs)
+        f.write("\n")
+
+
+def read_options(saveto):
+    """The options saved beside the model at ``saveto``: a dict, or None when there are none."""
+    options = _read_json(options_path(saveto), "JSON options")
+    if options is not None and not isinstance(options, dict):
+        raise ModelFileError(f"{options_path(saveto)}: expected a JSON object of options, found {options!r:.40}")
+    return options
+
+
+def write_options(saveto, options):
+    _write_json(options_path(saveto), options, indent=2, sort_keys=True)
+
+
+def read_dictionary(saveto):
+    """The word -> id dictionary saved beside the model at ``saveto``, or None when there is none."""
+    path = dictionary_path(saveto)
+    dictionary = _read_json(path, "word dictionary")
+    if dictionary is not None and not (
+        isinstance(dictionary, dict) and all(isinstance(v, int) and v >= 0 for v in dictionary.values())
+    ):
+        raise ModelFileError(f"{path}: expected a JSON object of word -> non-negative id")
+    return dictionary
+
+
+def write_dictionary(saveto, dictionary):
+    _write_json(dictionary_path(saveto), dictionary, ensure_ascii=False)

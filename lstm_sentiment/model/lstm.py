@@ -1,0 +1,255 @@
+"""The tutorial's model: parameters, the LSTM layer, the classifier and prediction.
+
+An embedding feeds an LSTM whose hidden states are averaged over the real
+(unmasked) time steps, then dropout and a softmax classifier. The LSTM keeps
+its four gates in one concatenated matrix, sliced in the order i, f, o, c.
+
+``options`` is the tutorial's dict of model options (``dim_proj``, ``n_words``,
+``ydim``, ``encoder``, ``use_dropout``, ``seed``), with three of the package's:
+``floatX`` (the parameters' float type; default float32), ``fused`` (the
+compiled kernel, default on) and ``mode`` (a PyTensor mode). Graphs are built
+in the parameters' float type and compiled through ``kernel.backend.Backend``;
+nothing changes PyTensor's settings for other code.
+"""
+
+from collections import OrderedDict, namedtuple
+
+import numpy
+import pytensor
+import pytensor.tensor as tensor
+from pytensor import config
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.traversal import apply_ancestors
+from pytensor.tensor.random.op import RNGConsumerOp
+from pytensor.tensor.random.variable import shared_rng
+from pytensor.tensor.special import softmax
+
+from ..base.logs import logger
+from ..data.batches import get_minibatches_idx  # noqa: F401  (the tutorial's lstm.py had it)
+from ..kernel.backend import Backend, default_floatX, kernel_on
+from ..kernel.ops import lstm_fused
+from .files import read_model
+
+
+def numpy_floatX(data):
+    return numpy.asarray(data, dtype=config.floatX)
+
+
+def floatX(options):
+    """The model's float type: ``options["floatX"]``, else the package's default (float32)."""
+    return options.get("floatX") or default_floatX()
+
+
+def zipp(params, tparams):
+    """Copy numpy values into the shared variables (used to restore the best model)."""
+    for kk, vv in params.items():
+        tparams[kk].set_value(vv)
+
+
+def unzip(zipped):
+    """Copy the shared variables' values out as numpy arrays."""
+    return OrderedDict((kk, vv.get_value()) for kk, vv in zipped.items())
+
+
+def dropout_layer(state_before, use_noise, rng):
+    """Dropout with p=0.5 while ``use_noise`` is 1; scaling by 0.5 otherwise.
+
+    A function computing it must advance ``rng`` (see ``rng_updates``), so
+    that the mask changes at every call.
+    """
+    _, keep = rng.binomial(1, 0.5, size=state_before.shape)
+    return tensor.switch(use_noise, state_before * tensor.cast(keep, state_before.dtype), state_before * 0.5)
+
+
+def rng_updates(*outputs):
+    """Updates that advance every shared RNG that ``outputs`` draw from."""
+    updates = {}
+    for node in apply_ancestors(outputs):
+        if isinstance(node.op, RNGConsumerOp):
+            for rng, next_rng in node.op.update(node).items():
+                if isinstance(rng, SharedVariable):
+                    updates[rng] = next_rng
+    return list(updates.items())
+
+
+def _p(pp, name):
+    return f"{pp}_{name}"
+
+
+def init_params(options):
+    """Initial values of every parameter, drawn from numpy's global RNG, in the model's float type."""
+    with config.change_flags(floatX=floatX(options)):
+        params = OrderedDict()
+        # embedding
+        randn = numpy.random.rand(options["n_words"], options["dim_proj"])
+        params["Wemb"] = (0.01 * randn).astype(config.floatX)
+        params = get_layer(options["encoder"])[0](options, params, prefix=options["encoder"])
+        # classifier
+        params["U"] = 0.01 * numpy.random.randn(options["dim_proj"], options["ydim"]).astype(config.floatX)
+        params["b"] = numpy.zeros((options["ydim"],)).astype(config.floatX)
+        return params
+
+
+def load_params(path, params):
+    """Replace the values in ``params`` by those saved in the npz file at ``path``."""
+    model = read_model(path)
+    model.check_params({k: v.shape for k, v in params.items()})
+    for kk, vv in params.items():
+        params[kk] = model.params[kk].astype(vv.dtype)
+    return params
+
+
+def init_tparams(params):
+    """Wrap each parameter in a PyTensor shared variable of the same name."""
+    return OrderedDict((kk, pytensor.shared(pp, name=kk)) for kk, pp in params.items())
+
+
+def get_layer(name):
+    return layers[name]
+
+
+def ortho_weight(ndim):
+    W = numpy.random.randn(ndim, ndim)
+    u, s, v = numpy.linalg.svd(W)
+    return u.astype(config.floatX)
+
+
+def param_init_lstm(options, params, prefix="lstm"):
+    """LSTM parameters; each matrix holds the four gates side by side (i, f, o, c)."""
+    dim = options["dim_proj"]
+    params[_p(prefix, "W")] = numpy.concatenate([ortho_weight(dim) for _ in range(4)], axis=1)
+    params[_p(prefix, "U")] = numpy.concatenate([ortho_weight(dim) for _ in range(4)], axis=1)
+    params[_p(prefix, "b")] = numpy.zeros((4 * dim,)).astype(config.floatX)
+    return params
+
+
+def lstm_layer(tparams, state_below, options, prefix="lstm", mask=None):
+    """Run the LSTM over time; where ``mask`` is 0, h and c carry over unchanged.
+
+    state_below: (T, B, D) embeddings; returns h, (T, B, D). The time loop is
+    ``_step`` in a ``scan``; unless ``options["fused"]`` is False, the same loop
+    runs as one compiled kernel instead (``kernel/ops.py``), many times faster.
+    """
+    assert mask is not None
+    W, U, b = (tparams[_p(prefix, k)] for k in "WUb")
+    if kernel_on(options.get("fused", True)):
+        return lstm_fused(state_below, mask, W, b, U)
+
+    dim_proj = options["dim_proj"]
+
+    def _slice(_x, n):
+        return _x[:, n * dim_proj : (n + 1) * dim_proj]
+
+    def _step(m_, x_, h_, c_):
+        preact = tensor.dot(h_, U) + x_  # (B, 4D)
+        i = tensor.sigmoid(_slice(preact, 0))
+        f = tensor.sigmoid(_slice(preact, 1))
+        o = tensor.sigmoid(_slice(preact, 2))
+        c = tensor.tanh(_slice(preact, 3))
+
+        c = f * c_ + i * c
+        c = m_[:, None] * c + (1.0 - m_)[:, None] * c_
+        h = o * tensor.tanh(c)
+        h = m_[:, None] * h + (1.0 - m_)[:, None] * h_
+        return h, c
+
+    with config.change_flags(floatX=state_below.dtype):
+        state_below = tensor.dot(state_below, W) + b  # (T, B, 4D)
+        zeros = tensor.alloc(numpy_floatX(0.0), state_below.shape[1], dim_proj)
+        h, _ = pytensor.scan(
+            _step,
+            sequences=[mask, state_below],
+            outputs_info=[zeros, zeros],
+            name=_p(prefix, "_layers"),
+            n_steps=state_below.shape[0],
+            return_updates=False,
+        )
+    return h
+
+
+# name: (parameter initialisation, layer)
+layers = {"lstm": (param_init_lstm, lstm_layer)}
+
+
+class _LazyFunction:
+    """A function compiled on its first call, so unused ones cost nothing."""
+
+    def __init__(self, backend, inputs, outputs, name):
+        self.backend, self.inputs, self.outputs, self.name = backend, inputs, outputs, name
+        self.fn = None
+
+    def __call__(self, *args):
+        if self.fn is None:
+            with config.change_flags(floatX=self.outputs.dtype):
+                updates = rng_updates(self.outputs)
+                self.fn = self.backend.function(self.inputs, self.outputs, updates=updates, name=self.name)
+        return self.fn(*args)
+
+
+Model = namedtuple("Model", "use_noise x mask y f_pred_prob f_pred cost")
+Model.__doc__ = "What build_model returns: the tutorial's seven values, by name or unpacked in order."
+
+
+def build_model(tparams, options):
+    """The symbolic model: inputs, noise switch, prediction functions and cost (a ``Model``).
+
+    ``f_pred_prob`` is compiled on first use and ``f_pred`` takes the argmax of
+    its result, so prediction compiles one function, and only when it is used.
+    """
+    backend = Backend(options.get("fused", True), options.get("mode"))
+    with config.change_flags(floatX=tparams["Wemb"].dtype):
+        rng = shared_rng(seed=options.get("seed", 123), name="dropout_rng")
+        use_noise = pytensor.shared(numpy_floatX(0.0), name="use_noise")  # used for dropout
+
+        x = tensor.matrix("x", dtype="int64")  # (T, B) word ids
+        mask = tensor.matrix("mask", dtype=config.floatX)  # (T, B)
+        y = tensor.vector("y", dtype="int64")  # (B,)
+        n_timesteps, n_samples = x.shape[0], x.shape[1]
+
+        emb = tparams["Wemb"][x.flatten()].reshape([n_timesteps, n_samples, options["dim_proj"]])
+        proj = get_layer(options["encoder"])[1](tparams, emb, options, prefix=options["encoder"], mask=mask)
+        if options["encoder"] == "lstm":  # mean over the real steps: (B, D)
+            proj = (proj * mask[:, :, None]).sum(axis=0)
+            proj = proj / mask.sum(axis=0)[:, None]
+        if options["use_dropout"]:
+            proj = dropout_layer(proj, use_noise, rng)
+
+        pred = softmax(tensor.dot(proj, tparams["U"]) + tparams["b"], axis=-1)  # (B, ydim)
+        f_pred_prob = _LazyFunction(backend, [x, mask], pred, name="f_pred_prob")
+
+        off = 1e-6 if pred.dtype == "float16" else 1e-8
+        cost = -tensor.log(pred[tensor.arange(n_samples), y] + off).mean()
+
+    def f_pred(x, mask):
+        return f_pred_prob(x, mask).argmax(axis=1)
+
+    return Model(use_noise, x, mask, y, f_pred_prob, f_pred, cost)
+
+
+def pred_probs(f_pred_prob, prepare_data, data, iterator, verbose=False):
+    """Class probabilities of every example of ``data``, minibatch by minibatch."""
+    n_samples = len(data[0])
+    labels = numpy.asarray(data[1])
+    probs = None
+    n_done = 0
+    for _, valid_index in iterator:
+        x, mask, _ = prepare_data([data[0][t] for t in valid_index], labels[valid_index], maxlen=None)
+        batch_probs = f_pred_prob(x, mask)
+        if probs is None:
+            probs = numpy.zeros((n_samples, batch_probs.shape[1]), dtype=batch_probs.dtype)
+        probs[valid_index, :] = batch_probs
+        n_done += len(valid_index)
+        if verbose:
+            logger.info("%d/%d samples classified", n_done, n_samples)
+    return probs
+
+
+def pred_error(f_pred, prepare_data, data, iterator):
+    """The error rate of ``f_pred`` on ``data``, walked in ``iterator``'s minibatches."""
+    labels = numpy.asarray(data[1])
+    n_correct = 0
+    for _, valid_index in iterator:
+        x, mask, _ = prepare_data([data[0][t] for t in valid_index], labels[valid_index], maxlen=None)
+        preds = f_pred(x, mask)
+        n_correct += (preds == labels[valid_index]).sum()
+    return 1.0 - numpy.float64(n_correct) / len(data[0])

@@ -1,0 +1,112 @@
+"""The tutorial's optimizers: sgd, adadelta and rmsprop.
+
+Each returns two compiled functions: ``f_grad_shared(x, mask, y)`` computes
+the cost and stores the gradients (and running averages) in shared
+variables, advancing the dropout RNG, then ``f_update(lr)`` changes the
+parameters from them. ``backend`` (``kernel.backend.Backend``, by default
+the kernel where it builds) compiles them; with the kernel, ADADELTA's step
+is one compiled pass per parameter.
+"""
+
+import contextlib
+
+import numpy
+import pytensor
+import pytensor.tensor as tensor
+from pytensor import config
+
+from ..kernel.backend import Backend
+from ..kernel.ops import Adadelta
+from .lstm import rng_updates
+
+
+@contextlib.contextmanager
+def _building(tparams, lr, backend):
+    """Graphs in the parameters' float type, ``lr`` cast to it, and the backend to compile them with."""
+    dtype = next(iter(tparams.values())).dtype
+    with config.change_flags(floatX=dtype):
+        yield tensor.cast(lr, dtype), backend or Backend()
+
+
+def _zeros_like(tparams, suffix):
+    """One zero-filled shared variable per parameter, named ``<param>_<suffix>``."""
+    return [pytensor.shared(numpy.zeros_like(p.get_value()), name=f"{k}_{suffix}") for k, p in tparams.items()]
+
+
+def sgd(lr, tparams, grads, x, mask, y, cost, backend=None):
+    """Stochastic gradient descent: ``p <- p - lr * g``."""
+    with _building(tparams, lr, backend) as (step, backend):
+        gshared = _zeros_like(tparams, "grad")
+        gsup = list(zip(gshared, grads))
+        f_grad_shared = backend.function([x, mask, y], cost, updates=gsup + rng_updates(cost), name="sgd_f_grad_shared")
+
+        pup = [(p, p - step * g) for p, g in zip(tparams.values(), gshared)]
+        f_update = backend.function([lr], [], updates=pup, name="sgd_f_update")
+    return f_grad_shared, f_update
+
+
+def adadelta(lr, tparams, grads, x, mask, y, cost, backend=None):
+    """ADADELTA (Zeiler 2012) with rho=0.95 and eps=1e-6; ``lr`` is not used.
+
+    Running averages of squared gradients and squared updates scale each
+    step; see https://arxiv.org/abs/1212.5701. With the kernel, the running
+    average of squared gradients is updated in ``f_update``, in the same pass
+    as the rest of the step (``kernel.ops.Adadelta``): the same values.
+    """
+    with _building(tparams, lr, backend) as (_, backend):
+        zipped_grads = _zeros_like(tparams, "grad")
+        running_up2 = _zeros_like(tparams, "rup2")
+        running_grads2 = _zeros_like(tparams, "rgrad2")
+
+        zgup = list(zip(zipped_grads, grads))
+        rg2up = [] if backend.fused else [(rg2, 0.95 * rg2 + 0.05 * (g**2)) for rg2, g in zip(running_grads2, grads)]
+        f_grad_shared = backend.function(
+            [x, mask, y], cost, updates=zgup + rg2up + rng_updates(cost), name="adadelta_f_grad_shared"
+        )
+
+        if backend.fused:
+            updates = []
+            for p, zg, ru2, rg2 in zip(tparams.values(), zipped_grads, running_up2, running_grads2):
+                updates += zip((p, ru2, rg2), Adadelta()(p, zg, ru2, rg2))
+        else:
+            updir = [
+                -tensor.sqrt(ru2 + 1e-6) / tensor.sqrt(rg2 + 1e-6) * zg
+                for zg, ru2, rg2 in zip(zipped_grads, running_up2, running_grads2)
+            ]
+            ru2up = [(ru2, 0.95 * ru2 + 0.05 * (ud**2)) for ru2, ud in zip(running_up2, updir)]
+            param_up = [(p, p + ud) for p, ud in zip(tparams.values(), updir)]
+            updates = ru2up + param_up
+        f_update = backend.function([lr], [], updates=updates, on_unused_input="ignore", name="adadelta_f_update")
+    return f_grad_shared, f_update
+
+
+def rmsprop(lr, tparams, grads, x, mask, y, cost, backend=None):
+    """RMSProp as in Graves (2013), with momentum 0.9 and step ``lr``.
+
+    The tutorial fixed the step at 1e-4 and ignored ``lr``; the tutorial's
+    default ``lrate=0.0001`` gives the same step, so default runs agree.
+    See https://arxiv.org/abs/1308.0850.
+    """
+    with _building(tparams, lr, backend) as (step, backend):
+        zipped_grads = _zeros_like(tparams, "grad")
+        running_grads = _zeros_like(tparams, "rgrad")
+        running_grads2 = _zeros_like(tparams, "rgrad2")
+
+        zgup = list(zip(zipped_grads, grads))
+        rgup = [(rg, 0.95 * rg + 0.05 * g) for rg, g in zip(running_grads, grads)]
+        rg2up = [(rg2, 0.95 * rg2 + 0.05 * (g**2)) for rg2, g in zip(running_grads2, grads)]
+        f_grad_shared = backend.function(
+            [x, mask, y], cost, updates=zgup + rgup + rg2up + rng_updates(cost), name="rmsprop_f_grad_shared"
+        )
+
+        updir = _zeros_like(tparams, "updir")
+        updir_new = [
+            (ud, 0.9 * ud - step * zg / tensor.sqrt(rg2 - rg**2 + 1e-4))
+            for ud, zg, rg, rg2 in zip(updir, zipped_grads, running_grads, running_grads2)
+        ]
+        param_up = [(p, p + udn[1]) for p, udn in zip(tparams.values(), updir_new)]
+        f_update = backend.function([lr], [], updates=updir_new + param_up, name="rmsprop_f_update")
+    return f_grad_shared, f_update
+
+
+optimizers = {"sgd": sgd, "adadelta": adadelta, "rmsprop": rmsprop}

@@ -1,0 +1,114 @@
+"""A trained model on new text: ``load_model(path).predict_proba(texts)``.
+
+Text goes through the preprocessing of training (Moses tokenization with its
+escaping, lowercasing, the model's word dictionary, ids >= n_words unknown),
+and through the model in length-sorted batches, masked as in training.
+"""
+
+from ..base.errors import DataError, ModelFileError
+from ..base.logs import logger
+from ..data.batches import map_unknown, sorted_minibatches
+from ..data.imdb import prepare_data, read_dictionary
+from ..data.tokenize import tokenize_text
+from ..kernel.backend import default_floatX
+from .files import dictionary_path, options_path, read_model, read_options
+from .files import read_dictionary as read_model_dictionary
+from .lstm import build_model, init_tparams, pred_probs
+
+CLASS_NAMES = ("negative", "positive")  # class 0 and class 1 of the IMDB data
+
+
+class TrainedModel:
+    """A trained model, compiled once and reused for every call."""
+
+    def __init__(self, params, options, dictionary, batch_size=64):
+        self.options, self.dictionary, self.batch_size = options, dictionary, batch_size
+        self.tparams = init_tparams(params)
+        model = build_model(self.tparams, options)
+        model.use_noise.set_value(0.0)
+        self.f_pred_prob = model.f_pred_prob
+
+    def word_ids(self, text):
+        """``text`` as the word ids of the dictionary (1 for unknown words)."""
+        if not isinstance(text, str):
+            raise TypeError(f"expected a str, got a {type(text).__name__}")
+        words = tokenize_text(text).split()
+        if not words:
+            raise DataError("empty text: there is nothing to classify")
+        return [self.dictionary.get(w, 1) for w in words]
+
+    def predict_proba(self, texts):
+        """Class probabilities, one row per text: column 0 negative, column 1 positive."""
+        return self.predict_proba_ids([self.word_ids(t) for t in texts])
+
+    def predict_proba_ids(self, seqs):
+        """Class probabilities of reviews given as lists of word ids (as in imdb.pkl)."""
+        seqs = map_unknown(seqs, self.options["n_words"])
+        batches = sorted_minibatches(seqs, self.batch_size)
+        return pred_probs(self.f_pred_prob, prepare_data, (seqs, [0] * len(seqs)), batches)
+
+    def predict(self, texts):
+        """The predicted class of each text (1 positive, 0 negative)."""
+        return self.predict_proba(texts).argmax(axis=1)
+
+
+def class_name(k, ydim):
+    return CLASS_NAMES[k] if ydim == 2 else f"class {k}"
+
+
+def load_model(path, dictionary=None, batch_size=64):
+    """The model saved at ``path`` with its companions ``<path>.json`` and ``<path>.dict.json``.
+
+    ``dictionary``, the path of an ``imdb.dict.pkl``, stands in for a missing
+    ``<path>.dict.json``, as for models of the Theano tutorial.
+    """
+    if not (isinstance(batch_size, int) and batch_size > 0):
+        raise DataError(f"batch_size: {batch_size!r} is not allowed; it must be a positive integer")
+    model = read_model(path)
+    options = _options(model)
+    model.check_params(_shapes(options), "dim_proj={dim_proj}, n_words={n_words} and ydim={ydim}".format(**options))
+    words = read_dictionary(dictionary) if dictionary else read_model_dictionary(path)
+    if words is None:
+        raise ModelFileError(
+            f"{dictionary_path(path)}: missing. The model needs the word dictionary it was trained "
+            f"with: copy it beside the model, or pass --dictionary PATH/imdb.dict.pkl"
+        )
+    dtype = options.get("floatX") or default_floatX()
+    params = {k: model.params[k].astype(dtype) for k in _shapes(options)}
+    return TrainedModel(params, options, words, batch_size)
+
+
+def _shapes(options):
+    dim, n_words, ydim = options["dim_proj"], options["n_words"], options["ydim"]
+    return {
+        "Wemb": (n_words, dim),
+        "lstm_W": (dim, 4 * dim),
+        "lstm_U": (dim, 4 * dim),
+        "lstm_b": (4 * dim,),
+        "U": (dim, ydim),
+        "b": (ydim,),
+    }
+
+
+def _options(model):
+    """The saved options, checked; for a model without them (the Theano tutorial's), what its arrays say."""
+    options = read_options(model.path)
+    if options is None:
+        if "Wemb" not in model.params or "U" not in model.params:
+            raise ModelFileError(f"{model.path}: no Wemb or U in it: not a model of this package or the tutorial")
+        (n_words, dim_proj), ydim = model.params["Wemb"].shape, model.params["U"].shape[1]
+        logger.warning(
+            "%s is missing (a model of the Theano tutorial?): using its shapes (dim_proj=%d, "
+            "n_words=%d) and the tutorial's defaults (encoder lstm, use_dropout True)",
+            options_path(model.path),
+            dim_proj,
+            n_words,
+        )
+        return dict(dim_proj=int(dim_proj), n_words=int(n_words), ydim=int(ydim), encoder="lstm", use_dropout=True)
+    for key in ("dim_proj", "n_words", "ydim"):
+        if not (isinstance(options.get(key), int) and options[key] > 0):
+            raise ModelFileError(f"{options_path(model.path)}: {key} is {options.get(key)!r}, not a positive integer")
+    if options.get("encoder", "lstm") != "lstm" or options.get("floatX") not in (None, "float32", "float64"):
+        raise ModelFileError(f"{options_path(model.path)}: encoder or floatX is not one this package knows")
+    # the training run's PyTensor mode is not for prediction: the package's default
+    return dict(options, encoder="lstm", use_dropout=bool(options.get("use_dropout", True)), mode=None)

@@ -1,0 +1,301 @@
+"""The tutorial's ``train_lstm``: load the data, build the model, then the loop of updates,
+validations, early stopping and saves, and a final evaluation of the best parameters."""
+
+import contextlib
+import os
+import shlex
+import signal
+import threading
+import time
+import types
+
+import numpy
+import pytensor.tensor as tensor
+from pytensor import config
+
+from ..base.errors import ModelFileError, OptionError, TrainingDiverged, TrainingInterrupted
+from ..base.logs import bars_beside_log, logger, progress
+from ..data.batches import get_minibatches_idx
+from ..data.imdb import dictionary_beside, load_data, prepare_data, read_dictionary
+from ..data.preprocess import get_dataset_file
+from ..kernel.backend import Backend, default_floatX
+from ..model import files
+from ..model.lstm import build_model, init_params, init_tparams, load_params, numpy_floatX, pred_error, unzip, zipp
+from ..model.optimizers import optimizers
+from .options import Options, signature
+from .state import Checkpoint, RunState, checkpoint_path
+
+
+def train_lstm(**options):
+    """Train the tutorial's LSTM sentiment classifier; returns ``(train_err, valid_err, test_err)``.
+
+    The arguments are the tutorial's (``training.options.Options`` describes
+    each). With ``resume``, every other argument is ignored: the run continues
+    with the options, parameters, optimizer state, counters and random states
+    it had, and ends as it would have without the interruption.
+    """
+    checkpoint = None
+    if options.get("resume"):
+        checkpoint = Checkpoint(options["resume"])
+        options = dict(checkpoint.meta["options"], resume=options["resume"])
+        options.setdefault("floatX", checkpoint.meta.get("floatX"))
+    options = Options.from_dict(options, "train_lstm")
+    options.floatX = options.floatX or default_floatX()
+    options.check()
+    logger.info("model options %s", options.to_dict())
+    return Training(options, checkpoint).run()
+
+
+train_lstm.__signature__ = signature()
+
+
+class Splits(types.SimpleNamespace):
+    """The run's data: ``train``, ``valid`` and ``test`` as (reviews, labels), their ``path``, ``dictionary``."""
+
+    @property
+    def sizes(self):
+        return [len(self.train[0]), len(self.valid[0]), len(self.test[0])]
+
+
+def load_splits(options):
+    """The dataset of ``options``, split, filtered and subset as the tutorial does."""
+    path = get_dataset_file(options.dataset, options.data_dir)
+    beside = dictionary_beside(path)
+    dictionary = read_dictionary(beside) if beside != path and os.path.isfile(beside) else None
+    logger.info("Loading data from %s", path)
+    train, valid, test = load_data(
+        path, n_words=options.n_words, valid_portion=options.valid_portion, maxlen=options.maxlen
+    )
+    if not train[0] or not valid[0]:
+        raise OptionError(
+            f"maxlen: {options.maxlen} leaves {len(train[0])} training and {len(valid[0])} "
+            f"validation reviews in {path}; raise maxlen (0 keeps every review)"
+        )
+    if options.test_size > 0:
+        if options.test_size > len(test[0]):
+            raise OptionError(f"test_size: {options.test_size} is larger than the test set ({len(test[0])} reviews)")
+        # The test set is sorted by size, but we want to keep random size examples.
+        idx = numpy.arange(len(test[0]))
+        numpy.random.shuffle(idx)
+        idx = idx[: options.test_size]
+        test = ([test[0][n] for n in idx], [test[1][n] for n in idx])
+    return Splits(train=train, valid=valid, test=test, path=path, dictionary=dictionary)
+
+
+class Model(types.SimpleNamespace):
+    """The compiled model a run trains: ``tparams``, ``use_noise``, ``f_pred``, ``f_grad_shared``, ``f_update``."""
+
+    def shared(self):
+        """Every shared variable training reads or writes: parameters, optimizer accumulators, dropout RNG."""
+        return {v.name: v for f in (self.f_grad_shared, self.f_update) for v in f.get_shared()}
+
+
+def compile_model(model_options, reload_model=None):
+    """Parameters (fresh, or from ``reload_model``), the tutorial's graph, and the optimizer's functions."""
+    logger.info("Building model")
+    start = time.time()
+    params = init_params(model_options)
+    if reload_model:
+        load_params(reload_model, params)
+    tparams = init_tparams(params)
+    backend = Backend(model_options["fused"], model_options["mode"])
+    with config.change_flags(floatX=model_options["floatX"]):
+        use_noise, x, mask, y, _, f_pred, cost = build_model(tparams, model_options)
+        if model_options["decay_c"] > 0.0:
+            cost += (tparams["U"] ** 2).sum() * numpy_floatX(model_options["decay_c"])
+        grads = tensor.grad(cost, wrt=list(tparams.values()))
+        lr = tensor.scalar(name="lr", dtype="float64")  # the optimizers cast it to the model's type
+        optimizer = optimizers[model_options["optimizer"]]
+        f_grad_shared, f_update = optimizer(lr, tparams, grads, x, mask, y, cost, backend=backend)
+    logger.info("Compiled the training functions in %.1fs", time.time() - start)
+    return Model(tparams=tparams, use_noise=use_noise, f_pred=f_pred, f_grad_shared=f_grad_shared, f_update=f_update)
+
+
+class Training:
+    """One run of ``train_lstm``: its options, data, compiled model and ``RunState``."""
+
+    def __init__(self, options, checkpoint=None):
+        self.options = o = options
+        numpy.random.seed(o.seed)
+        self.data = load_splits(o)
+        ydim = int(numpy.max(self.data.train[1])) + 1
+        self.model_options = dict(o.to_dict(), ydim=ydim)
+        self.model = compile_model(self.model_options, o.reload_model if checkpoint is None else None)
+        self.state = RunState(self.model.shared())
+        if checkpoint is not None:
+            self.resume(checkpoint)
+        if o.saveto and self.data.dictionary is not None:
+            files.write_dictionary(o.saveto, self.data.dictionary)  # so that the model can read new text
+        per_epoch = len(self.data.train[0]) // o.batch_size
+        self.valid_freq = per_epoch if o.validFreq == -1 else o.validFreq
+        self.save_freq = per_epoch if o.saveFreq == -1 else o.saveFreq
+        self.kf = {
+            name: get_minibatches_idx(len(split[0]), o.valid_batch_size)  # sorted by length: little padding
+            for name, split in (("train", self.data.train), ("valid", self.data.valid), ("test", self.data.test))
+        }
+
+    def resume(self, checkpoint):
+        if checkpoint.meta["sizes"] != self.data.sizes:
+            raise ModelFileError(
+                f"{checkpoint.path}: the checkpoint was made on {checkpoint.meta['sizes']} train/valid/test "
+                f"reviews, but {self.data.path} gives {self.data.sizes} with its options"
+            )
+        self.state.restore(checkpoint)
+        logger.info("Resuming at epoch %d, update %d", self.state.counters.eidx, self.state.counters.uidx)
+
+    def run(self):
+        """The loop over epochs, then the final evaluation; returns (train_err, valid_err, test_err)."""
+        logger.info("Optimization")
+        for name, split in zip(("train", "valid", "test"), self.data.sizes):
+            logger.info("%d %s examples", split, name)
+        c = self.state.counters
+        start_time = time.time()
+        with bars_beside_log(), stop_signals() as stop:
+            while c.eidx < self.options.max_epochs and not c.estop:
+                self.epoch(stop)
+        return self.finish(time.time() - start_time)
+
+    def epoch(self, stop):
+        """The rest of the current epoch: its updates, with validations and saves on their schedule."""
+        c, o = self.state.counters, self.options
+        if self.state.order is None:  # a new shuffled order of the training set
+            kf = get_minibatches_idx(len(self.data.train[0]), o.batch_size, shuffle=True)
+            self.state.order = numpy.concatenate([idx for _, idx in kf])
+        order = self.state.order
+        batches = [order[i : i + o.batch_size] for i in range(0, len(order), o.batch_size)]
+        bar = dict(initial=c.batch, total=len(batches), desc=f"Epoch {c.eidx}", unit="update")
+        for train_index in progress(batches[c.batch :], **bar):
+            self.update(train_index)
+            if c.uidx % self.valid_freq == 0:
+                self.validate()
+            if o.saveto and c.uidx % self.save_freq == 0:
+                logger.info("Saving...")
+                self.save("saveFreq")
+                logger.info("Done")
+            if stop.requested:
+                self.interrupted(stop.requested)
+            if c.estop:
+                break
+        logger.info("Seen %d samples", c.n_samples)
+        if not c.estop:
+            c.eidx, c.batch, c.n_samples, self.state.order = c.eidx + 1, 0, 0, None
+
+    def update(self, train_index):
+        """One minibatch: gradients, then the optimizer's step."""
+        c, m = self.state.counters, self.model
+        c.uidx += 1
+        c.batch += 1
+        m.use_noise.set_value(1.0)
+        # the minibatch, time-major: x and mask are (maxlen, n samples)
+        x, mask, y = prepare_data(
+            [self.data.train[0][t] for t in train_index], [self.data.train[1][t] for t in train_index]
+        )
+        c.n_samples += x.shape[1]
+        cost = m.f_grad_shared(x, mask, y)
+        m.f_update(self.options.lrate)
+        if not numpy.isfinite(cost):
+            self.diverged(cost)
+        if c.uidx % self.options.dispFreq == 0:
+            logger.info("Epoch %d Update %d Cost %.6f", c.eidx, c.uidx, cost)
+
+    def errors(self):
+        """(train_err, valid_err, test_err) of the current parameters, without dropout noise."""
+        self.model.use_noise.set_value(0.0)
+        d = self.data
+        return tuple(
+            pred_error(self.model.f_pred, prepare_data, split, self.kf[name])
+            for name, split in (("train", d.train), ("valid", d.valid), ("test", d.test))
+        )
+
+    def validate(self):
+        """Errors, history, the best parameters, and the tutorial's early-stopping rule."""
+        s, c, patience = self.state, self.state.counters, self.options.patience
+        train_err, valid_err, test_err = self.errors()
+        s.history_errs.append([valid_err, test_err])
+        s.history_updates.append(c.uidx)
+        valid_history = numpy.array(s.history_errs)[:, 0]
+        if s.best_p is None or valid_err <= valid_history.min():
+            s.best_p = unzip(self.model.tparams)
+            c.bad_counter = 0
+        logger.info("Train %.4f Valid %.4f Test %.4f", train_err, valid_err, test_err)
+        if len(s.history_errs) > patience and valid_err >= valid_history[:-patience].min():
+            c.bad_counter += 1
+            if c.bad_counter > patience:
+                logger.info("Early Stop!")
+                c.estop = True
+
+    def save(self, why, **final):
+        """The tutorial's model file (the best parameters so far) and, unless ``final``, a checkpoint."""
+        s, o = self.state, self.options
+        best = s.best_p if s.best_p is not None else unzip(self.model.tparams)
+        files.write_model(o.saveto, best, s.history_errs, s.history_updates, **final)
+        files.write_options(o.saveto, self.model_options)
+        if not final:
+            meta = dict(options=o.to_dict(), sizes=self.data.sizes, floatX=o.floatX, why=why)
+            s.save(checkpoint_path(o.saveto), meta)
+
+    def interrupted(self, signame):
+        """Save the model and a checkpoint, then raise TrainingInterrupted saying how to resume."""
+        o, c = self.options, self.state.counters
+        if not o.saveto:
+            raise TrainingInterrupted(
+                f"{signame}: training stopped at update {c.uidx}; nothing was saved (saveto is empty)"
+            )
+        self.save(signame)
+        raise TrainingInterrupted(
+            f"{signame}: training stopped at update {c.uidx} (epoch {c.eidx}); the best parameters so far are in "
+            f"{o.saveto}. Resume with: python -m lstm_sentiment.train --resume {shlex.quote(checkpoint_path(o.saveto))}"
+        )
+
+    def diverged(self, cost):
+        """Save the best parameters so far, if any, and raise TrainingDiverged."""
+        o, s, c = self.options, self.state, self.state.counters
+        saved = ""
+        if o.saveto and s.best_p is not None:
+            files.write_model(o.saveto, s.best_p, s.history_errs, s.history_updates)
+            files.write_options(o.saveto, self.model_options)
+            saved = f"; the best parameters so far are saved in {o.saveto}"
+        raise TrainingDiverged(
+            f"bad cost detected: {cost} at update {c.uidx} (epoch {c.eidx}){saved}. "
+            f"Try a smaller lrate, or another optimizer."
+        )
+
+    def finish(self, seconds):
+        """The best parameters back in the model, their errors, the final model file; the checkpoint removed."""
+        s, c, o = self.state, self.state.counters, self.options
+        if s.best_p is not None:
+            zipp(s.best_p, self.model.tparams)
+        else:
+            s.best_p = unzip(self.model.tparams)
+        train_err, valid_err, test_err = self.errors()
+        logger.info("Train %.4f Valid %.4f Test %.4f", train_err, valid_err, test_err)
+        if o.saveto:
+            self.save("final", early_stop=c.estop, train_err=train_err, valid_err=valid_err, test_err=test_err)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(checkpoint_path(o.saveto))  # the run is complete: nothing to resume
+        epochs = c.eidx + 1 if c.estop else max(c.eidx, 1)
+        logger.info("The code run for %d epochs, with %f sec/epochs", epochs, seconds / epochs)
+        logger.info("Training took %.1fs", seconds)
+        return train_err, valid_err, test_err
+
+
+@contextlib.contextmanager
+def stop_signals():
+    """While training: SIGINT or SIGTERM asks it to stop after the current update; a second one stops at once."""
+    stop = types.SimpleNamespace(requested=None)
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signal handlers can only be set in the main thread
+        return
+
+    def handler(signum, frame):
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = signal.Signals(signum).name
+        logger.warning("%s: stopping after this update (again to stop at once)", stop.requested)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

@@ -1,0 +1,155 @@
+"""The arguments of ``train_lstm``: each described once, here, for the signature, ``--help`` and README."""
+
+import dataclasses
+import inspect
+import os
+
+from pytensor.compile.mode import get_mode
+
+from ..base.errors import OptionError
+from ..model.files import read_model
+from ..model.optimizers import optimizers
+
+
+def _option(default, help):
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass
+class Options:
+    """The options of a training run, in the tutorial's order and with its defaults (new ones last)."""
+
+    dim_proj: int = _option(128, "word embedding dimension and number of LSTM hidden units")
+    patience: int = _option(10, "validations without progress to wait before early stopping")
+    max_epochs: int = _option(5000, "the maximum number of epochs")
+    dispFreq: int = _option(10, "log the training cost every N updates")
+    decay_c: float = _option(0.0, "weight decay (L2) on the classifier weights U")
+    lrate: float = _option(0.0001, "learning rate of sgd and rmsprop (adadelta does not use one)")
+    n_words: int = _option(10000, "vocabulary size: word ids >= n_words become 1 (unknown)")
+    optimizer: str = _option("adadelta", "the optimizer: adadelta, rmsprop or sgd (a name, or one of the functions)")
+    encoder: str = _option("lstm", "the encoder; the tutorial has only lstm")
+    saveto: str = _option("lstm_model.npz", "where the best model goes (options in <saveto>.json); '' to not save")
+    validFreq: int = _option(370, "compute train/valid/test errors every N updates (-1: once per epoch)")
+    saveFreq: int = _option(1110, "save the model and a checkpoint every N updates (-1: once per epoch)")
+    maxlen: int | None = _option(100, "drop training reviews of this many words or more (0: keep all)")
+    batch_size: int = _option(16, "the training minibatch size")
+    valid_batch_size: int = _option(64, "the minibatch size for evaluation")
+    dataset: str = _option(
+        "imdb",
+        "'imdb' (imdb.pkl in the data folder, built there from the official archive when missing), "
+        "or an imdb.pkl, an aclImdb folder, an aclImdb_v1.tar.gz archive or a URL",
+    )
+    use_dropout: bool = _option(True, "dropout (p=0.5) on the pooled LSTM output")
+    reload_model: str | None = _option(None, "start from the parameters of this saved model (npz)")
+    test_size: int = _option(-1, "evaluate on a random subset of this many test reviews (-1: all)")
+    valid_portion: float = _option(0.05, "share of the training set held out for validation")
+    seed: int = _option(
+        123, "seeds NumPy's global RNG (initialisation, split, shuffling) and the dropout RNG: same seed, same numbers"
+    )
+    mode: str | None = _option(
+        None,
+        "PyTensor mode to compile with, e.g. FAST_COMPILE (default: Python thunks around the kernel; "
+        "with --no-fused, the C backend)",
+    )
+    data_dir: str | None = _option(None, "where datasets and caches go (default: $LSTM_SENTIMENT_DATA or ./data)")
+    resume: str | None = _option(
+        None,
+        "continue the run saved in this checkpoint (<saveto>.checkpoint.npz), with its saved options; "
+        "other arguments are then ignored",
+    )
+    fused: bool = _option(
+        True,
+        "the LSTM layer and ADADELTA's step in the compiled kernel (the same maths); "
+        "off: the tutorial's scan graph, on PyTensor's C backend",
+    )
+    floatX: str | None = _option(
+        None, "the model's float type, float32 or float64 (default: PyTensor's floatX if you set one, else float32)"
+    )
+
+    def __post_init__(self):
+        if callable(self.optimizer):  # the tutorial passes the function itself
+            self.optimizer = getattr(self.optimizer, "__name__", repr(self.optimizer))
+
+    @classmethod
+    def from_dict(cls, values, where="options"):
+        """Options from a dict (keyword arguments, saved JSON); an unknown name is an OptionError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known - {"ydim"})
+        if unknown:
+            raise OptionError(f"{where}: unknown argument {', '.join(map(repr, unknown))}; see --help")
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def check(self):
+        """Raise OptionError, naming the argument and what it allows, for any bad value."""
+        for name, ok, allowed in self._rules():
+            if not ok:
+                raise OptionError(f"{name}: {getattr(self, name)!r} is not allowed; it must be {allowed}")
+        self._check_paths()
+
+    def _rules(self):
+        def integer(v, low):
+            return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+        def number(v):
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+        positive, per_epoch = "a positive integer", "a positive integer, or -1 for once per epoch"
+        for name in ("dim_proj", "patience", "max_epochs", "dispFreq", "batch_size", "valid_batch_size"):
+            yield name, integer(getattr(self, name), 1), positive
+        for name in ("validFreq", "saveFreq"):
+            yield name, integer(getattr(self, name), 1) or getattr(self, name) == -1, per_epoch
+        yield "n_words", integer(self.n_words, 2), "an integer >= 2"
+        yield "maxlen", self.maxlen is None or integer(self.maxlen, 0), "a non-negative integer (0 or None: no limit)"
+        yield "lrate", number(self.lrate) and self.lrate > 0, "a positive number"
+        yield "decay_c", number(self.decay_c) and self.decay_c >= 0, "a non-negative number"
+        yield "valid_portion", number(self.valid_portion) and 0 < self.valid_portion < 1, "strictly between 0 and 1"
+        yield "test_size", integer(self.test_size, 1) or self.test_size == -1, "a positive integer, or -1 for all"
+        yield "seed", integer(self.seed, 0) and self.seed < 2**32, "an integer from 0 to 2**32 - 1"
+        yield "optimizer", self.optimizer in optimizers, f"one of {', '.join(optimizers)}"
+        yield "encoder", self.encoder == "lstm", "'lstm'"
+        yield "floatX", self.floatX in (None, "float32", "float64"), "float32 or float64"
+        yield "mode", self.mode is None or _known_mode(self.mode), "a PyTensor mode, e.g. FAST_RUN or FAST_COMPILE"
+
+    def _check_paths(self):
+        if self.saveto:
+            folder = os.path.dirname(os.path.abspath(self.saveto))
+            if not os.path.isdir(folder):
+                raise OptionError(
+                    f"saveto: {self.saveto!r} is not allowed; it must be in an existing folder "
+                    f"({folder} does not exist)"
+                )
+            if not os.access(folder, os.W_OK):
+                raise OptionError(
+                    f"saveto: {self.saveto!r} is not allowed; it must be in a writable folder ({folder} is not)"
+                )
+            if os.path.isdir(self.saveto):
+                raise OptionError(f"saveto: {self.saveto!r} is a folder; name a file in it, e.g. {self.saveto}/m.npz")
+        if self.reload_model:
+            if not os.path.isfile(self.reload_model):
+                raise OptionError(
+                    f"reload_model: {self.reload_model!r} is not allowed; it must be the path of an existing model file"
+                )
+            d, n = self.dim_proj, self.n_words  # checked now, before any data is loaded or code compiled
+            shapes = {"Wemb": (n, d), "lstm_W": (d, 4 * d), "lstm_U": (d, 4 * d), "lstm_b": (4 * d,)}
+            read_model(self.reload_model).check_params(shapes, f"dim_proj={d} and n_words={n}")
+
+
+def _known_mode(mode):
+    try:
+        get_mode(mode)
+    except Exception:  # PyTensor raises several kinds for a name it does not know
+        return False
+    return True
+
+
+def signature():
+    """``train_lstm``'s signature: one keyword argument per option, with its default."""
+    return inspect.Signature(
+        [
+            inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+            for f in dataclasses.fields(Options)
+        ]
+    )

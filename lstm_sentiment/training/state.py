@@ -1,0 +1,117 @@
+"""The state of a training run, and its checkpoint file: everything needed to continue a run exactly.
+
+lstm_model.npz.checkpoint.npz   the shared variables (parameters, optimizer accumulators), the best
+                                parameters, history_errs, the epoch's order, the counters, the options
+                                and the random states, as arrays and JSON (no pickles)
+"""
+
+import dataclasses
+import json
+
+import numpy
+
+from ..base.errors import ModelFileError
+from ..base.files import read_npz, write_npz
+
+
+def checkpoint_path(saveto):
+    """Where the resumable state of the run saving to ``saveto`` goes: ``<saveto>.checkpoint.npz``."""
+    return f"{saveto}.checkpoint.npz"
+
+
+@dataclasses.dataclass
+class Counters:
+    """Where a run is: epoch, updates done, position in the epoch, and the early-stopping count."""
+
+    eidx: int = 0  # the epoch
+    uidx: int = 0  # updates done
+    batch: int = 0  # batches of this epoch done
+    n_samples: int = 0  # samples of this epoch seen
+    bad_counter: int = 0  # validations without progress (the tutorial's patience count)
+    estop: bool = False  # early stop decided
+
+
+class RunState:
+    """Parameters, optimizer accumulators and dropout RNG (``shared``), counters, history, best
+    parameters, this epoch's order and NumPy's RNG: saved by ``save`` and put back by ``restore``."""
+
+    def __init__(self, shared):
+        self.shared = shared  # name -> PyTensor shared variable
+        self.counters = Counters()
+        self.history_errs = []  # [valid_err, test_err] per validation
+        self.history_updates = []  # the update index of each validation
+        self.best_p = None  # name -> array: the parameters of the best validation
+        self.order = None  # this epoch's shuffled example order, once drawn
+
+    def save(self, path, meta):
+        """Write the checkpoint at ``path``; ``meta`` (JSON) holds what else the run needs, e.g. its options."""
+        arrays, generators = {}, {}
+        for name, var in self.shared.items():
+            value = var.get_value()
+            if isinstance(value, numpy.random.Generator):
+                generators[name] = value.bit_generator.state
+            else:
+                arrays[f"shared/{name}"] = value
+        arrays.update({f"best/{name}": value for name, value in (self.best_p or {}).items()})
+        kind, keys, pos, has_gauss, cached_gaussian = numpy.random.get_state()
+        state = dict(dataclasses.asdict(self.counters), history_updates=self.history_updates)
+        numpy_rng = dict(kind=kind, pos=int(pos), has_gauss=int(has_gauss), cached_gaussian=float(cached_gaussian))
+        meta = dict(meta, state=state, generators=generators, numpy_rng=numpy_rng)
+        arrays["history_errs"] = numpy.asarray(self.history_errs, dtype="float64").reshape(-1, 2)
+        arrays["order"] = numpy.asarray(self.order if self.order is not None else [], dtype="int64")
+        arrays["numpy_rng_keys"] = keys
+        write_npz(path, dict(arrays, meta=numpy.array(json.dumps(meta))))
+
+    def restore(self, checkpoint):
+        """Put back the state saved in ``checkpoint`` (a ``Checkpoint``), checking that it fits this run."""
+        checkpoint.check_fits(self.shared)
+        for name, var in self.shared.items():
+            var.set_value(checkpoint.shared[name])
+        self.counters = Counters(**{f.name: checkpoint.state[f.name] for f in dataclasses.fields(Counters)})
+        self.history_errs = checkpoint.history_errs
+        self.history_updates = list(checkpoint.state["history_updates"])
+        self.best_p, self.order = checkpoint.best_p, checkpoint.order
+        numpy.random.set_state(checkpoint.numpy_rng_state)
+
+
+class Checkpoint:
+    """A checkpoint file as read: ``meta`` (options, counters, sizes), shared values, best parameters."""
+
+    def __init__(self, path):
+        self.path = path
+        arrays = read_npz(path, "checkpoint of this package")
+        try:
+            self.meta = json.loads(str(arrays.pop("meta")))
+            self.state = self.meta["state"]
+            self.history_errs = [list(row) for row in arrays.pop("history_errs")]
+            order = arrays.pop("order")
+            rng = self.meta["numpy_rng"]
+            self.numpy_rng_state = (
+                rng["kind"],
+                arrays.pop("numpy_rng_keys"),
+                rng["pos"],
+                rng["has_gauss"],
+                rng["cached_gaussian"],
+            )
+            self.shared = {k[len("shared/") :]: v for k, v in arrays.items() if k.startswith("shared/")}
+            for name, state in self.meta["generators"].items():
+                self.shared[name] = numpy.random.default_rng()
+                self.shared[name].bit_generator.state = state
+        except (KeyError, ValueError, TypeError) as e:
+            raise ModelFileError(f"{path}: not a readable checkpoint of this package (missing or bad {e})") from e
+        self.order = order if len(order) else None
+        self.best_p = {k[len("best/") :]: v for k, v in arrays.items() if k.startswith("best/")} or None
+
+    def check_fits(self, shared):
+        """Raise ModelFileError unless every shared variable of the run has a value here of its shape and type."""
+        for name, var in shared.items():
+            value, current = self.shared.get(name), var.get_value()
+            if isinstance(current, numpy.random.Generator):
+                fits = isinstance(value, numpy.random.Generator)
+            else:
+                fits = isinstance(value, numpy.ndarray) and (value.shape, value.dtype) == (current.shape, current.dtype)
+            if not fits:
+                raise ModelFileError(
+                    f"{self.path}: {name} is missing or does not fit the model its options build "
+                    f"({getattr(value, 'shape', None)} instead of {getattr(current, 'shape', None)})"
+                )

@@ -1,0 +1,116 @@
+"""Every command on damaged files: one line naming the problem, exit status 2, no traceback."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from lstm_sentiment.model.files import write_dictionary, write_model, write_options
+
+from conftest import marker_reviews, write_pkl
+from test_report import OPTIONS, params
+
+
+def damage(path, kind):
+    """Damage the model at ``path`` (npz with its .json and .dict.json) in one way."""
+    path = pathlib.Path(path)
+    if kind == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "bad crc":  # a byte flipped inside the first member's stored data
+        with zipfile.ZipFile(path) as z:
+            info = z.infolist()[0]
+        data = bytearray(path.read_bytes())
+        start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 200
+        data[start] ^= 0xFF
+        path.write_bytes(bytes(data))
+    elif kind == "wrong shapes":
+        write_model(str(path), params(dim=4), [[0.5, 0.5]], [10])
+    elif kind == "bad json options":
+        pathlib.Path(f"{path}.json").write_text("{not json")
+    elif kind == "bad json dictionary":
+        pathlib.Path(f"{path}.dict.json").write_text('["a", "list"]')
+
+
+KINDS = ["truncated", "empty", "bad crc", "wrong shapes", "bad json options", "bad json dictionary"]
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = str(tmp_path / "m.npz")
+    write_model(path, params(), [[0.5, 0.5], [0.3, 0.4]], [10, 20])
+    write_options(path, dict(OPTIONS, encoder="lstm"))
+    write_dictionary(path, {"good": 2, "bad": 3})
+    return path
+
+
+def command(*args):
+    done = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=600)
+    return done.returncode, done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_damaged_model_is_one_line_and_status_2_everywhere(model, kind, tmp_path):
+    damage(model, kind)
+    data = write_pkl(tmp_path / "d.pkl", marker_reviews(40, 0), marker_reviews(10, 1))
+    runs = {
+        "predict": ("lstm_sentiment.predict", "--model", model, "A good film."),
+        "reload": (
+            "lstm_sentiment.train",
+            "--dataset",
+            data,
+            "--saveto",
+            "",
+            "--reload_model",
+            model,
+            "--dim_proj",
+            "3",
+            "--n_words",
+            "5",
+            "--max_epochs",
+            "1",
+        ),
+    }
+    if kind not in ("bad json dictionary",):  # report does not read the dictionary
+        runs["report"] = ("lstm_sentiment.report", model)
+    if kind in ("bad json options", "bad json dictionary"):
+        del runs["reload"]  # training reads the parameters alone
+    for name, args in runs.items():
+        code, err = command(*args)
+        if kind == "wrong shapes" and name == "report":
+            assert code == 0, err  # a report of any shapes is still a report
+            continue
+        assert code == 2, (name, err)
+        assert "Traceback" not in err, (name, err)
+        lines = [line for line in err.splitlines() if line.startswith("error: ")]
+        assert len(lines) == 1 and os.path.basename(model) in lines[0], (name, err)
+
+
+@pytest.mark.slow
+def test_predict_without_text_and_with_a_bad_batch_size(model):
+    done = subprocess.run(
+        [sys.executable, "-m", "lstm_sentiment.predict", "--model", model],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 2 and "standard input: no text to classify" in done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "lstm_sentiment.predict", "--model", model, "--batch_size", "0", "Good."],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 2 and "batch_size: 0 is not allowed" in done.stderr
+
+
+def test_a_saveto_that_is_a_folder_is_refused_before_any_work(tmp_path):
+    code, err = command("lstm_sentiment.train", "--saveto", str(tmp_path), "--dataset", "/nonexistent.pkl")
+    assert code == 2 and "is a folder; name a file in it" in err and "Traceback" not in err

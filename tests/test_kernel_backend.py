@@ -1,0 +1,134 @@
+"""How the package compiles: float32, a BLAS from pip, the kernel's mode; user flags win; nothing global."""
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+
+import numpy
+import pytensor.tensor as pt
+import pytest
+
+from lstm_sentiment.kernel import build
+from lstm_sentiment.kernel.backend import Backend
+
+PROBE = """
+import json, warnings
+warnings.simplefilter("error")  # "could not link to a BLAS" would fail here
+import numpy, pytensor, pytensor.tensor as pt
+from lstm_sentiment.kernel.backend import Backend
+from lstm_sentiment.kernel.build import why_unavailable
+from lstm_sentiment.lstm import build_model, init_params, init_tparams
+numpy.random.seed(0)
+options = dict(n_words=10, dim_proj=4, ydim=2, encoder="lstm", use_dropout=True, fused={fused})
+model = build_model(init_tparams(init_params(options)), options)
+x, mask = numpy.array([[1, 2], [3, 0]]), numpy.array([[1, 1], [1, 0]], dtype="float32")
+probs = model.f_pred_prob(x, mask)
+a, b = pt.matrix("a", dtype=str(probs.dtype)), pt.matrix("b", dtype=str(probs.dtype))
+f = Backend({fused}).function([a, b], pt.dot(a, b))
+u, v = numpy.random.rand(64, 32).astype(probs.dtype), numpy.random.rand(32, 16).astype(probs.dtype)
+with open("/proc/self/maps") as maps:
+    loaded = maps.read()
+print(json.dumps({{
+    "dtype": str(probs.dtype),
+    "global_floatX": pytensor.config.floatX,
+    "linker": type(model.f_pred_prob.fn.maker.linker).__name__,
+    "model_ops": [type(n.op).__name__ for n in model.f_pred_prob.fn.maker.fgraph.toposort()],
+    "kernel": why_unavailable(),
+    "dot_ops": [type(n.op).__name__ for n in f.maker.fgraph.toposort()],
+    "correct": bool(numpy.allclose(f(u, v), u @ v, rtol=1e-4)),
+    "mkl_loaded": "libmkl_rt" in loaded,
+}}))
+"""
+
+
+def probe(tmp_path, fused=True, **env):
+    """Build and run a model of the package in a fresh process; report how it was compiled."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYTENSOR")}
+    clean["PYTENSORRC"] = str(tmp_path / "no-such-pytensorrc")
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(fused=fused)],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def has_mkl_wheel():
+    try:
+        importlib.metadata.distribution("mkl")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def test_the_model_is_float32_on_the_kernel_with_python_thunks_and_pytensor_is_left_alone(tmp_path):
+    if build.load() is None:
+        pytest.skip(f"the LSTM kernel is unavailable: {build.why_unavailable()}")
+    got = probe(tmp_path)
+    assert got["kernel"] is None
+    assert got["dtype"] == "float32" and got["global_floatX"] == "float64"
+    assert got["linker"] == "PerformLinker" and "LSTMFromIds" in got["model_ops"]
+    assert got["correct"]
+
+
+@pytest.mark.slow
+def test_without_the_kernel_the_plain_graph_runs_on_the_c_backend_with_a_blas(tmp_path):
+    got = probe(tmp_path, fused=False)
+    assert got["linker"] == "VMLinker" and "LSTMFromIds" not in got["model_ops"]
+    assert "Dot22" in got["dot_ops"] and got["correct"]
+
+
+@pytest.mark.slow
+def test_without_a_compiler_there_is_no_kernel_and_the_c_backend_is_chosen(tmp_path):
+    got = probe(tmp_path, PYTENSOR_FLAGS="cxx=")
+    assert "no C compiler" in got["kernel"]
+    assert got["linker"] != "PerformLinker" and "LSTMFromIds" not in got["model_ops"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not has_mkl_wheel(), reason="PyPI's mkl wheel is not installed on this platform")
+def test_the_mkl_wheel_is_linked_and_loaded_without_system_libraries(tmp_path):
+    assert "-l:libmkl_rt.so." in build.mkl_ldflags()
+    assert probe(tmp_path, fused=False)["mkl_loaded"], "the C backend did not load MKL"
+
+
+@pytest.mark.slow
+def test_user_flags_win(tmp_path):
+    got = probe(tmp_path, PYTENSOR_FLAGS="floatX=float64,linker=cvm")
+    assert got["dtype"] == "float64"
+    assert got["linker"] == "VMLinker"  # theirs, not the kernel's thunks
+
+
+@pytest.mark.slow
+def test_user_pytensorrc_wins(tmp_path):
+    rc = tmp_path / "pytensorrc"
+    rc.write_text("[global]\nfloatX = float64\nmode = FAST_COMPILE\n")
+    got = probe(tmp_path, PYTENSORRC=str(rc))
+    assert got["dtype"] == "float64"
+    assert "LSTMFromIds" not in got["model_ops"]  # FAST_COMPILE, with the kernel's rewrites added: no pooling
+
+
+def test_mkl_ldflags_without_the_wheel_leaves_pytensor_to_search(monkeypatch):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "files", missing)
+    assert build.mkl_ldflags() is None
+
+
+def test_casts_of_arrays_run_through_numpy_in_the_kernels_mode():
+    if build.load() is None:
+        pytest.skip(f"the LSTM kernel is unavailable: {build.why_unavailable()}")
+    x = pt.vector("x", dtype="float64")
+    f = Backend().function([x], [pt.cast(x, "float32"), pt.cast(x > 0, "float32")])
+    assert [type(n.op).__name__ for n in f.maker.fgraph.toposort()].count("AsType") == 2
+    values = numpy.array([0.1, -2.5, 1e-40, 3.0000001, numpy.nan])
+    a, b = f(values)
+    numpy.testing.assert_array_equal(a, values.astype("float32"))
+    numpy.testing.assert_array_equal(b, (values > 0).astype("float32"))
+    assert a.dtype == b.dtype == "float32"
