@@ -1,5 +1,5 @@
-"""The tutorial's ``lstm.py``: the model, its optimizers and ``train_lstm`` (the code is in ``model/``
-and ``training/``)."""
+"""The tutorial's ``lstm.py``: the model and its optimizers (the code is in ``model/``); its
+``train_lstm`` is ``lstm_sentiment.train_lstm`` (``training/loop.py``)."""
 
 from .data.batches import get_minibatches_idx
 from .model.lstm import (
@@ -17,7 +17,6 @@ from .model.lstm import (
     zipp,
 )
 from .model.optimizers import adadelta, rmsprop, sgd
-from .training.loop import train_lstm
 
 __all__ = [
     "adadelta",
@@ -34,7 +33,6 @@ __all__ = [
     "pred_probs",
     "rmsprop",
     "sgd",
-    "train_lstm",
     "unzip",
     "zipp",
 ]

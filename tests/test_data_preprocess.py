@@ -10,7 +10,7 @@ import sacremoses
 
 from lstm_sentiment.base.errors import DataError
 from lstm_sentiment.data import preprocess as preprocessing
-from lstm_sentiment.data.tokenize import MosesTokenizer, tokenize_review
+from lstm_sentiment.data.tokenize import moses_tokenizer, tokenize_review
 from lstm_sentiment.imdb import load_data
 from lstm_sentiment.imdb_preprocess import build_dict, grab_data, preprocess
 
@@ -39,7 +39,7 @@ TRICKY = [
 @pytest.mark.parametrize("text", TRICKY + [t for texts in REVIEWS.values() for t in texts])
 def test_fast_tokenizer_gives_the_same_tokens_as_sacremoses(text):
     plain = sacremoses.MosesTokenizer(lang="en").tokenize(text, escape=True, return_str=True)
-    assert MosesTokenizer(lang="en").tokenize(text, escape=True, return_str=True) == plain
+    assert moses_tokenizer().tokenize(text, escape=True, return_str=True) == plain
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])

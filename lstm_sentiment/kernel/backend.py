@@ -15,7 +15,7 @@ compiles. A mode or BLAS the user set (``PYTENSOR_FLAGS``, ``.pytensorrc``)
 wins; so does the ``mode`` argument.
 """
 
-import warnings
+import contextlib
 
 import numpy
 import pytensor
@@ -114,13 +114,31 @@ class Backend:
         PyTensor's default mode of that moment: here they compile it at once, in this one.
         """
         blas = None if user_has_set("blas__ldflags") else mkl_ldflags()
-        if blas:  # PyTensor's own default, read once by change_flags, would warn that it found no BLAS
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                config.blas__ldflags  # noqa: B018
-        with config.change_flags(mode=self.mode, **({"blas__ldflags": blas} if blas else {})):
+        with _blas_ldflags(blas), config.change_flags(mode=self.mode):
             fn = pytensor.function(inputs, outputs, mode=self.mode, **kwargs)
             for node in fn.maker.fgraph.apply_nodes:
                 if isinstance(node.op, OpFromGraph):
                     node.op.fn  # noqa: B018  (compiles the inner graph)
         return fn
+
+
+@contextlib.contextmanager
+def _blas_ldflags(flags):
+    """PyTensor's ``blas__ldflags`` set to ``flags`` (unless None) within the block, then restored.
+
+    ``config.change_flags`` would first read the old value, and PyTensor computes
+    its default on the first read by trying to link test programs against the
+    BLAS libraries it knows (1.2 s here, and a warning when it finds none): a
+    setting never read is left unread.
+    """
+    param = vars(type(config))["blas__ldflags"]
+    unread = "val" not in vars(param)
+    if flags is None or not unread:
+        with config.change_flags(**({} if flags is None else {"blas__ldflags": flags})):
+            yield
+        return
+    param.__set__(config, flags)
+    try:
+        yield
+    finally:
+        del param.val  # unread again: PyTensor computes its default if anyone asks

@@ -2,6 +2,7 @@
 validations, early stopping and saves, and a final evaluation of the best parameters."""
 
 import contextlib
+import dataclasses
 import os
 import shlex
 import signal
@@ -49,8 +50,15 @@ def train_lstm(**options):
 train_lstm.__signature__ = signature()
 
 
-class Splits(types.SimpleNamespace):
-    """The run's data: ``train``, ``valid`` and ``test`` as (reviews, labels), their ``path``, ``dictionary``."""
+@dataclasses.dataclass
+class Splits:
+    """The run's data: each split as (reviews, labels), the dataset's path and its word dictionary."""
+
+    train: tuple
+    valid: tuple
+    test: tuple
+    path: str
+    dictionary: dict | None
 
     @property
     def sizes(self):
@@ -82,8 +90,15 @@ def load_splits(options):
     return Splits(train=train, valid=valid, test=test, path=path, dictionary=dictionary)
 
 
-class Model(types.SimpleNamespace):
-    """The compiled model a run trains: ``tparams``, ``use_noise``, ``f_pred``, ``f_grad_shared``, ``f_update``."""
+@dataclasses.dataclass
+class Compiled:
+    """The model a run trains: its parameters, the dropout switch and the compiled functions."""
+
+    tparams: dict
+    use_noise: object
+    f_pred: object
+    f_grad_shared: object
+    f_update: object
 
     def shared(self):
         """Every shared variable training reads or writes: parameters, optimizer accumulators, dropout RNG."""
@@ -108,7 +123,7 @@ def compile_model(model_options, reload_model=None):
         optimizer = optimizers[model_options["optimizer"]]
         f_grad_shared, f_update = optimizer(lr, tparams, grads, x, mask, y, cost, backend=backend)
     logger.info("Compiled the training functions in %.1fs", time.time() - start)
-    return Model(tparams=tparams, use_noise=use_noise, f_pred=f_pred, f_grad_shared=f_grad_shared, f_update=f_update)
+    return Compiled(tparams, use_noise, f_pred, f_grad_shared, f_update)
 
 
 class Training:
