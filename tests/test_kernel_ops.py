@@ -36,7 +36,7 @@ def _mask(T, B, rng, fractional=True):
     return mask
 
 
-@pytest.fixture(params=[1, 3])
+@pytest.fixture(params=[1, pytest.param(3, marks=pytest.mark.slow)])
 def threads(request):
     """The kernel with one thread, and with the batch's rows shared among three."""
     lib = load()

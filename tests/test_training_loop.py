@@ -348,6 +348,7 @@ def test_the_readmes_flag_table_is_the_help():
         assert f"(default: {default})" in actions[name].help or "(default:" in meaning, name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer, lrate, epochs", [("sgd", 5.0, 20), ("rmsprop", 0.01, 10)])
 def test_sgd_and_rmsprop_learn_the_marker_task_through_train_lstm(marker_pkl, optimizer, lrate, epochs):
     errors = train_lstm(dataset=marker_pkl, saveto="", max_epochs=epochs, optimizer=optimizer, lrate=lrate, **SMALL)
