@@ -1,6 +1,6 @@
 /* The tutorial's LSTM layer over a whole minibatch, forward and backward, with
  * ADADELTA's update and the embedding's gradient, as compiled loops around BLAS
- * products (fused.py wraps each in a PyTensor Op).
+ * products (ops.py wraps each in a PyTensor Op).
  *
  * The same maths as lstm_layer (input projection, then the scan over _step):
  *   preact = h[t-1] @ U + (emb[t] @ W + b)      (gates side by side: i, f, o, c)
@@ -14,7 +14,7 @@
  * prediction, the sum over time of mask * h comes out directly, and a word's
  * input projection can be a row of the table Wemb @ W + b.
  *
- * kernel.py compiles this file at first use. It includes itself twice, to
+ * build.py compiles this file at first use. It includes itself twice, to
  * define every function for float (suffix _f32) and for double (_f64).
  */
 #ifndef REAL
