@@ -19,6 +19,15 @@ PARAMS = ("Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b")
 FINAL = ("train_err", "valid_err", "test_err", "early_stop")
 
 
+def param_shapes(dim_proj, n_words, ydim=None):
+    """The shape of each parameter these options give (the classifier's ``U`` and ``b`` only with ``ydim``)."""
+    d = dim_proj
+    shapes = {"Wemb": (n_words, d), "lstm_W": (d, 4 * d), "lstm_U": (d, 4 * d), "lstm_b": (4 * d,)}
+    if ydim is not None:
+        shapes.update(U=(d, ydim), b=(ydim,))
+    return shapes
+
+
 def options_path(saveto):
     """Where the options of the model saved at ``saveto`` live: ``<saveto>.json``."""
     return f"{saveto}.json"

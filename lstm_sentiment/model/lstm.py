@@ -25,7 +25,6 @@ from pytensor.tensor.random.variable import shared_rng
 from pytensor.tensor.special import softmax
 
 from ..base.logs import logger
-from ..data.batches import get_minibatches_idx  # noqa: F401  (the tutorial's lstm.py had it)
 from ..kernel.backend import Backend, default_floatX, kernel_on
 from ..kernel.ops import lstm_fused
 from .files import read_model

@@ -11,7 +11,7 @@ from ..data.batches import map_unknown, sorted_minibatches
 from ..data.imdb import prepare_data, read_dictionary
 from ..data.tokenize import tokenize_text
 from ..kernel.backend import default_floatX
-from .files import dictionary_path, options_path, read_model, read_options
+from .files import dictionary_path, options_path, param_shapes, read_model, read_options
 from .files import read_dictionary as read_model_dictionary
 from .lstm import build_model, init_tparams, pred_probs
 
@@ -66,7 +66,8 @@ def load_model(path, dictionary=None, batch_size=64):
         raise DataError(f"batch_size: {batch_size!r} is not allowed; it must be a positive integer")
     model = read_model(path)
     options = _options(model)
-    model.check_params(_shapes(options), "dim_proj={dim_proj}, n_words={n_words} and ydim={ydim}".format(**options))
+    shapes = param_shapes(options["dim_proj"], options["n_words"], options["ydim"])
+    model.check_params(shapes, "dim_proj={dim_proj}, n_words={n_words} and ydim={ydim}".format(**options))
     words = read_dictionary(dictionary) if dictionary else read_model_dictionary(path)
     if words is None:
         raise ModelFileError(
@@ -74,20 +75,8 @@ def load_model(path, dictionary=None, batch_size=64):
             f"with: copy it beside the model, or pass --dictionary PATH/imdb.dict.pkl"
         )
     dtype = options.get("floatX") or default_floatX()
-    params = {k: model.params[k].astype(dtype) for k in _shapes(options)}
+    params = {k: model.params[k].astype(dtype) for k in shapes}
     return TrainedModel(params, options, words, batch_size)
-
-
-def _shapes(options):
-    dim, n_words, ydim = options["dim_proj"], options["n_words"], options["ydim"]
-    return {
-        "Wemb": (n_words, dim),
-        "lstm_W": (dim, 4 * dim),
-        "lstm_U": (dim, 4 * dim),
-        "lstm_b": (4 * dim,),
-        "U": (dim, ydim),
-        "b": (ydim,),
-    }
 
 
 def _options(model):

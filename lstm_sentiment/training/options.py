@@ -7,7 +7,7 @@ import os
 from pytensor.compile.mode import get_mode
 
 from ..base.errors import OptionError
-from ..model.files import read_model
+from ..model.files import param_shapes, read_model
 from ..model.optimizers import optimizers
 
 
@@ -132,9 +132,10 @@ class Options:
                 raise OptionError(
                     f"reload_model: {self.reload_model!r} is not allowed; it must be the path of an existing model file"
                 )
-            d, n = self.dim_proj, self.n_words  # checked now, before any data is loaded or code compiled
-            shapes = {"Wemb": (n, d), "lstm_W": (d, 4 * d), "lstm_U": (d, 4 * d), "lstm_b": (4 * d,)}
-            read_model(self.reload_model).check_params(shapes, f"dim_proj={d} and n_words={n}")
+            # checked now, before any data is loaded or code compiled; U and b need ydim, from the data
+            shapes = param_shapes(self.dim_proj, self.n_words)
+            given = f"dim_proj={self.dim_proj} and n_words={self.n_words}"
+            read_model(self.reload_model).check_params(shapes, given)
 
 
 def _known_mode(mode):
