@@ -23,6 +23,7 @@ _where = {
     "adadelta": "model.optimizers",
     "rmsprop": "model.optimizers",
     "sgd": "model.optimizers",
+    "adam": "model.optimizers",
     "load_model": "model.trained",
     "train_lstm": "training.loop",
 }

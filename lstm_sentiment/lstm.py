@@ -1,4 +1,4 @@
-"""The tutorial's ``lstm.py``: the model and its optimizers (the code is in ``model/``); its
+"""The tutorial's ``lstm.py``: the model and its optimizers, and ``adam`` beside them (the code is in ``model/``); its
 ``train_lstm`` is ``lstm_sentiment.train_lstm`` (``training/loop.py``)."""
 
 from .data.batches import get_minibatches_idx
@@ -16,10 +16,11 @@ from .model.lstm import (
     unzip,
     zipp,
 )
-from .model.optimizers import adadelta, rmsprop, sgd
+from .model.optimizers import adadelta, adam, rmsprop, sgd
 
 __all__ = [
     "adadelta",
+    "adam",
     "build_model",
     "dropout_layer",
     "get_minibatches_idx",

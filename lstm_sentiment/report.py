@@ -26,6 +26,11 @@ def best_row(errs):
     return len(errs) - 1 - int(numpy.argmin(errs[::-1, 0]))
 
 
+def _err(value):
+    """An error as the table shows it: "-" where it was not computed (``valid_only`` runs' test errors)."""
+    return "-" if numpy.isnan(value) else f"{value:.4f}"
+
+
 def report(path):
     """The report's text."""
     model, options = read_model(path), read_options(path)
@@ -52,11 +57,13 @@ def report(path):
     if len(errs):
         best = best_row(errs)
         at = f"update {updates[best]}" if updates is not None else f"validation {best}"
-        lines.append(f"best validation: row {best} ({at}): valid_err {errs[best, 0]:.4f} test_err {errs[best, 1]:.4f}")
+        lines.append(
+            f"best validation: row {best} ({at}): valid_err {_err(errs[best, 0])} test_err {_err(errs[best, 1])}"
+        )
     lines.append(f"history_errs: {len(errs)} validations")
     lines.append(f"{'row':>5} {'update':>8} {'valid_err':>10} {'test_err':>10}")
     for i, (v, t) in enumerate(errs):
-        lines.append(f"{i:>5} {updates[i] if updates is not None else '-':>8} {v:>10.4f} {t:>10.4f}")
+        lines.append(f"{i:>5} {updates[i] if updates is not None else '-':>8} {_err(v):>10} {_err(t):>10}")
     return "\n".join(lines)
 
 
@@ -74,7 +81,8 @@ def plot(path, out):
     x = updates if updates is not None else numpy.arange(len(errs))
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     ax.plot(x, errs[:, 0], marker="o", markersize=3, label="validation error")
-    ax.plot(x, errs[:, 1], marker="o", markersize=3, label="test error")
+    if not numpy.isnan(errs[:, 1]).all():  # valid_only runs compute the test error once, at the end
+        ax.plot(x, errs[:, 1], marker="o", markersize=3, label="test error")
     best = best_row(errs)
     ax.scatter(
         [x[best]],
@@ -85,6 +93,11 @@ def plot(path, out):
         zorder=3,
         label=f"best validation ({errs[best, 0]:.3f})",
     )
+    if "test_err" in model.final:
+        test_err = float(model.final["test_err"])
+        ax.scatter(
+            [x[best]], [test_err], marker="x", s=80, color="black", zorder=3, label=f"final test error ({test_err:.3f})"
+        )
     if model.final.get("early_stop"):
         ax.axvline(x[-1], color="grey", linestyle="--", label="early stop")
     ax.set_xlabel("update" if updates is not None else "validation (update index not recorded)")
@@ -92,7 +105,7 @@ def plot(path, out):
     ax.grid(alpha=0.3)
     ax.legend()
     if options:
-        lines = [("dim_proj", "optimizer", "batch_size"), ("maxlen", "n_words", "use_dropout")]
+        lines = [("dim_proj", "optimizer", "batch_size"), ("maxlen", "truncate", "n_words", "use_dropout")]
         title = "\n".join(", ".join(f"{k}={options.get(k)}" for k in keys) for keys in lines)
         ax.set_title("LSTM: " + title, fontsize=10)
     else:

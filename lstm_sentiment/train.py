@@ -10,7 +10,7 @@ import sys
 
 from .base.cli import run
 from .training.loop import train_lstm
-from .training.options import Options
+from .training.options import Options, read_config
 
 __all__ = ["build_parser", "main", "train_lstm"]
 
@@ -58,12 +58,28 @@ def build_parser():
                 help=help,
                 metavar=field.name.upper(),
             )
+    parser.add_argument(
+        "--config",
+        help="read the arguments from this JSON file (the format of the <saveto>.json saved beside every model, "
+        "e.g. configs/full.json); flags given with it override the file (default: none)",
+        metavar="FILE",
+    )
     return parser
 
 
+def train_from_flags(argv=None):
+    """Train with the options of ``argv``: the defaults, then the ``--config`` file's, then the flags'."""
+    parser = build_parser()
+    config = parser.parse_known_args(argv)[0].config
+    if config:
+        parser.set_defaults(**read_config(config))
+    options = vars(parser.parse_args(argv))
+    del options["config"]
+    return train_lstm(**options)
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return run(train_lstm, **vars(args))
+    return run(train_from_flags, argv)
 
 
 if __name__ == "__main__":

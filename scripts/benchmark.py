@@ -1,11 +1,14 @@
-"""This package against PyTorch on the tutorial's default model, side by side.
+"""This package against PyTorch on the tutorial's model, side by side.
 
-    python scripts/benchmark.py --data ../shared/data/imdb.pkl.gz [--repeat 3] [--json out.json]
+    python scripts/benchmark.py --data ../shared/data/imdb.pkl.gz [--config full] [--repeat 3] [--json out.json]
 
 Both sides train the same model (embedding, LSTM, mean over the real steps,
-dropout 0.5, linear + softmax, ADADELTA with rho 0.95 and eps 1e-6) in the
-default configuration (dim_proj 128, batch 16, maxlen 100, n_words 10000,
-float32) on the same reviews, and use the same number of threads. Every
+dropout 0.5, linear + softmax) with the same optimizer (ADADELTA with rho
+0.95 and eps 1e-6 by default; Adam as torch.optim.Adam) in one configuration
+(``--config``: the tutorial's defaults, dim_proj 128, batch 16, maxlen 100,
+n_words 10000; or ``full``, configs/full.json: every training review,
+truncated, in length-bucketed minibatches), in float32, on the same reviews
+in the same minibatches, and use the same number of threads. Every
 figure comes from a fresh process, and the two sides alternate (A B A B) so
 that the machine's drift hits both. Per repetition and side, one process
 measures the time from its start to the first update with an empty compile
@@ -22,6 +25,7 @@ extra (PyTorch).
 import argparse
 import json
 import os
+import pathlib
 import resource
 import statistics
 import subprocess
@@ -31,9 +35,7 @@ import time
 
 import numpy
 
-OPTIONS = dict(
-    dim_proj=128, n_words=10000, maxlen=100, batch_size=16, valid_batch_size=64, valid_portion=0.05, seed=123
-)
+CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
 TEST_SUBSET = 500
 
 # metric: (label, unit, target for the ratio ours/PyTorch, or an absolute target for ours)
@@ -47,22 +49,45 @@ METRICS = {
 }
 
 
-def load(path):
-    """The tutorial's splits, as both sides use them."""
+def read_options(config):
+    """The training options of ``config``: a name in configs/ (tutorial, full) or a JSON file."""
+    from lstm_sentiment.training.options import Options, read_config
+
+    path = CONFIGS / f"{config}.json" if (CONFIGS / f"{config}.json").is_file() else pathlib.Path(config)
+    return Options(**read_config(str(path)))
+
+
+def epoch_name(config):
+    """The epoch's figure: train_epoch for the tutorial's configuration, <name>_epoch for another."""
+    return "train_epoch" if config == "tutorial" else f"{pathlib.Path(config).stem}_epoch"
+
+
+def load(path, o):
+    """The run's splits, as both sides use them: the tutorial's, with training's truncation."""
+    from lstm_sentiment.data.batches import truncate
     from lstm_sentiment.imdb import load_data
 
-    numpy.random.seed(OPTIONS["seed"])
-    return load_data(path, n_words=OPTIONS["n_words"], valid_portion=OPTIONS["valid_portion"], maxlen=OPTIONS["maxlen"])
+    numpy.random.seed(o.seed)
+    train, valid, test = load_data(path, n_words=o.n_words, valid_portion=o.valid_portion, maxlen=o.maxlen)
+    if o.truncate:
+        train = (truncate(train[0], o.truncate, o.truncate_keep), train[1])
+        if o.truncate_eval:
+            test = (truncate(test[0], o.truncate, o.truncate_keep), test[1])
+    return train, valid, test
 
 
-def epoch_batches(n):
-    """The shuffled training minibatches of one epoch (numpy's global RNG, as in training)."""
-    order = numpy.random.permutation(n)
-    return [order[i : i + OPTIONS["batch_size"]] for i in range(0, n, OPTIONS["batch_size"])]
+def epoch_batches(train, o):
+    """The shuffled training minibatches of one epoch (numpy's global RNG, bucketed as in training)."""
+    from lstm_sentiment.data.batches import bucketed_minibatches_idx
+
+    if o.bucket:
+        return [idx for _, idx in bucketed_minibatches_idx([len(s) for s in train[0]], o.batch_size, o.bucket)]
+    order = numpy.random.permutation(len(train[0]))
+    return [order[i : i + o.batch_size] for i in range(0, len(order), o.batch_size)]
 
 
-def eval_batches(n):
-    return [numpy.arange(i, min(i + OPTIONS["valid_batch_size"], n)) for i in range(0, n, OPTIONS["valid_batch_size"])]
+def eval_batches(n, o):
+    return [numpy.arange(i, min(i + o.valid_batch_size, n)) for i in range(0, n, o.valid_batch_size)]
 
 
 def subset(data, n):
@@ -73,17 +98,20 @@ def subset(data, n):
 class Ours:
     """This package: the tutorial's functions, as train_lstm uses them."""
 
-    def __init__(self, train, fused=True):
+    def __init__(self, train, o, fused=True):
         import pytensor.tensor as tensor
 
         from lstm_sentiment import lstm
         from lstm_sentiment.kernel.backend import Backend
+        from lstm_sentiment.model.optimizers import optimizers
 
-        options = dict(OPTIONS, encoder="lstm", use_dropout=True, ydim=int(max(train[1])) + 1, fused=fused)
+        self.o = o
+        options = dict(o.to_dict(), ydim=int(max(train[1])) + 1, fused=fused, floatX="float32")
         tparams = lstm.init_tparams(lstm.init_params(options))
         self.use_noise, x, mask, y, self.f_pred_prob, _, cost = lstm.build_model(tparams, options)
         grads = tensor.grad(cost, wrt=list(tparams.values()))
-        self.f_grad_shared, self.f_update = lstm.adadelta(
+        optimizer = optimizers[o.optimizer]
+        self.f_grad_shared, self.f_update = optimizer(
             tensor.scalar("lr"), tparams, grads, x, mask, y, cost, backend=Backend(fused)
         )
 
@@ -93,7 +121,7 @@ class Ours:
         self.use_noise.set_value(1.0)
         x, mask, y = prepare_data(seqs, labels)
         cost = self.f_grad_shared(x, mask, y)
-        self.f_update(0.0001)
+        self.f_update(self.o.lrate)
         return cost
 
     def evaluate(self, data):
@@ -101,24 +129,24 @@ class Ours:
         from lstm_sentiment.lstm import pred_probs
 
         self.use_noise.set_value(0.0)
-        return pred_probs(self.f_pred_prob, prepare_data, data, enumerate(eval_batches(len(data[0]))))
+        return pred_probs(self.f_pred_prob, prepare_data, data, enumerate(eval_batches(len(data[0]), self.o)))
 
 
 class Torch:
     """The same model in PyTorch: nn.Embedding, nn.LSTM, masked mean, dropout, linear."""
 
-    def __init__(self, train, threads):
+    def __init__(self, train, o, threads):
         import torch
 
         torch.set_num_threads(threads)
-        torch.manual_seed(OPTIONS["seed"])
-        self.torch = torch
-        dim, ydim = OPTIONS["dim_proj"], int(max(train[1])) + 1
+        torch.manual_seed(o.seed)
+        self.torch, self.o = torch, o
+        dim, ydim = o.dim_proj, int(max(train[1])) + 1
 
         class Model(torch.nn.Module):
             def __init__(self):
                 super().__init__()
-                self.emb = torch.nn.Embedding(OPTIONS["n_words"], dim)
+                self.emb = torch.nn.Embedding(o.n_words, dim)
                 self.lstm = torch.nn.LSTM(dim, dim)
                 self.drop = torch.nn.Dropout(0.5)
                 self.out = torch.nn.Linear(dim, ydim)
@@ -129,7 +157,14 @@ class Torch:
                 return self.out(self.drop(proj))
 
         self.model = Model()
-        self.optimizer = torch.optim.Adadelta(self.model.parameters(), lr=1.0, rho=0.95, eps=1e-6)
+        optimizers = {  # the same formulas as the package's
+            "adadelta": lambda p: torch.optim.Adadelta(p, lr=1.0, rho=0.95, eps=1e-6),
+            "adam": lambda p: torch.optim.Adam(p, lr=o.lrate, betas=(0.9, 0.999), eps=1e-8),
+            "sgd": lambda p: torch.optim.SGD(p, lr=o.lrate),
+        }
+        if o.optimizer not in optimizers:
+            sys.exit(f"benchmark: PyTorch has no optimizer with the formula of {o.optimizer}")
+        self.optimizer = optimizers[o.optimizer](self.model.parameters())
 
     def pad(self, seqs):
         lengths = [len(s) for s in seqs]
@@ -153,28 +188,28 @@ class Torch:
         self.model.eval()
         probs = []
         with self.torch.inference_mode():
-            for idx in eval_batches(len(data[0])):
+            for idx in eval_batches(len(data[0]), self.o):
                 x, mask = self.pad([data[0][i] for i in idx])
                 probs.append(self.torch.softmax(self.model(x, mask), dim=1).numpy())
         return numpy.concatenate(probs)
 
 
-def worker(side, path, threads, started, cold):
+def worker(side, path, threads, started, cold, config="tutorial"):
     """Measure one side in this process; print the figures as JSON."""
-    print(json.dumps(measure(side, path, threads, started, cold)))
+    print(json.dumps(measure(side, path, threads, started, cold, config)))
 
 
-def measure(side, path, threads, started, cold):
+def measure(side, path, threads, started, cold, config):
     figures = {}
-    train, _, test = load(path)
-    model = Torch(train, threads) if side == "torch" else Ours(train, fused=side != "plain")
-    batches = epoch_batches(len(train[0]))
-    first = batches[0]
+    o = read_options(config)
+    train, _, test = load(path, o)
+    model = Torch(train, o, threads) if side == "torch" else Ours(train, o, fused=side != "plain")
+    first = epoch_batches(train, o)[0]
     model.update([train[0][i] for i in first], [train[1][i] for i in first])
     figures["first_update_cold" if cold else "first_update_warm"] = time.time() - started
     if not cold:
         start = time.time()
-        for idx in epoch_batches(len(train[0])):
+        for idx in epoch_batches(train, o):
             model.update([train[0][i] for i in idx], [train[1][i] for i in idx])
         figures["train_epoch"] = time.time() - start
         model.evaluate(subset(test, 2))  # compiles the prediction function, outside the timings
@@ -187,7 +222,7 @@ def measure(side, path, threads, started, cold):
     return figures
 
 
-def run(side, path, threads, cold, cache):
+def run(side, path, threads, cold, cache, config):
     """One worker process, compiling into ``cache`` (empty for a cold start); its figures."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     flags = env.get("PYTENSOR_FLAGS", "")
@@ -203,6 +238,8 @@ def run(side, path, threads, cold, cache):
         str(threads),
         "--started",
         repr(time.time()),
+        "--config",
+        config,
     ] + (["--cold"] if cold else [])
     out = subprocess.run(command, env=env, capture_output=True, text=True)
     if out.returncode:
@@ -217,14 +254,15 @@ def spread(values):
 NAMES = {"ours": "ours", "torch": "PyTorch", "plain": "ours, plain graph"}
 
 
-def table(results, sides, threads):
+def table(results, sides, threads, config="tutorial"):
     """Min / median / max of each side, and the ratio ours/PyTorch of the medians."""
     runs = len(results["ours"]["train_epoch"]["runs"])
     lines = [
-        f"threads: {threads} on each side; min / median / max of {runs} runs",
+        f"configuration: {config}; threads: {threads} on each side; min / median / max of {runs} runs",
         f"{'':44}" + "".join(f" {NAMES[side]:>22}" for side in sides) + f" {'ratio':>6}  target",
     ]
     for key, (label, unit, target) in METRICS.items():
+        label = f"{label} ({epoch_name(config)})" if key == "train_epoch" else label
         digits = 1 if unit == "MB" else 2
         cells = "".join(
             " " + " ".join(f"{results[side][key][s]:6.{digits}f}" for s in ("min", "median", "max")) + f" {unit:<2}"
@@ -250,15 +288,21 @@ def main(argv=None):
     parser.add_argument(
         "--plain", action="store_true", help="also measure this package without its kernel (the tutorial's scan graph)"
     )
+    parser.add_argument(
+        "--config",
+        default="tutorial",
+        help="the training configuration: tutorial (the defaults), full (configs/full.json) or a JSON file",
+    )
     parser.add_argument("--worker", choices=["ours", "torch", "plain"], help=argparse.SUPPRESS)
     parser.add_argument("--started", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(args.worker, args.data, args.threads, args.started, args.cold)
+        return worker(args.worker, args.data, args.threads, args.started, args.cold, args.config)
 
     from lstm_sentiment.imdb import get_dataset_file
 
+    read_options(args.config)  # a bad configuration stops here, not in every worker
     path = get_dataset_file(args.data)
     sides = ("ours", "torch", "plain") if args.plain else ("ours", "torch")
     runs = {side: {k: [] for k in METRICS} for side in sides}
@@ -271,16 +315,17 @@ def main(argv=None):
                         f"repetition {rep + 1}/{args.repeat}: {side}, {'cold' if cold else 'warm'} start",
                         file=sys.stderr,
                     )
-                    for key, value in run(side, path, args.threads, cold, cache).items():
+                    for key, value in run(side, path, args.threads, cold, cache, args.config).items():
                         runs[side][key].append(value)
     results = {side: {k: spread(v) for k, v in figures.items()} for side, figures in runs.items()}
     results["ratio"] = {k: results["ours"][k]["median"] / results["torch"][k]["median"] for k in METRICS}
     results["threads"] = args.threads
-    print(table(results, sides, args.threads))
+    print(table(results, sides, args.threads, args.config))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
-    print(f"ratio train_epoch={results['ratio']['train_epoch']:.2f} eval_25k={results['ratio']['eval_25k']:.2f}")
+    epoch = epoch_name(args.config)
+    print(f"ratio {epoch}={results['ratio']['train_epoch']:.2f} eval_25k={results['ratio']['eval_25k']:.2f}")
 
 
 if __name__ == "__main__":

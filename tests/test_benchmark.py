@@ -20,17 +20,17 @@ def _benchmark():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("side", ["ours", "plain"])
-def test_our_worker_measures_every_figure(marker_pkl, capsys, side):
+@pytest.mark.parametrize("side, config", [("ours", "tutorial"), ("plain", "tutorial"), ("ours", "full")])
+def test_our_worker_measures_every_figure(marker_pkl, capsys, side, config):
     bench = _benchmark()
-    bench.worker(side, marker_pkl, 2, time.time(), cold=False)
+    bench.worker(side, marker_pkl, 2, time.time(), cold=False, config=config)
     figures = json.loads(capsys.readouterr().out)
     assert set(figures) == set(bench.METRICS) - {"first_update_cold"}
     assert all(v > 0 for v in figures.values())
 
 
 @pytest.mark.slow
-def test_table_and_last_line(marker_pkl, tmp_path):
+def test_table_and_last_line_of_the_full_configuration(marker_pkl, tmp_path):
     pytest.importorskip("torch", reason="PyTorch (the bench extra) is not installed")
     out = subprocess.run(
         [
@@ -42,6 +42,8 @@ def test_table_and_last_line(marker_pkl, tmp_path):
             "1",
             "--threads",
             "1",
+            "--config",
+            "full",
             "--json",
             str(tmp_path / "b.json"),
         ],
@@ -50,7 +52,7 @@ def test_table_and_last_line(marker_pkl, tmp_path):
         check=True,
     )
     lines = out.stdout.strip().splitlines()
-    assert lines[0].startswith("threads: 1 on each side")
-    assert lines[-1].startswith("ratio train_epoch=") and " eval_25k=" in lines[-1]
+    assert lines[0].startswith("configuration: full; threads: 1 on each side")
+    assert lines[-1].startswith("ratio full_epoch=") and " eval_25k=" in lines[-1]
     results = json.loads((tmp_path / "b.json").read_text())
     assert set(results["ratio"]) == set(_benchmark().METRICS)

@@ -10,8 +10,9 @@ from pytensor.gradient import verify_grad
 
 from lstm_sentiment.kernel.backend import Backend
 from lstm_sentiment.kernel.build import load, why_unavailable
-from lstm_sentiment.kernel.ops import LSTM, Adadelta, LSTMFromIds, ScatterAdd, lstm_fused
+from lstm_sentiment.kernel.ops import LSTM, Adadelta, Adam, LSTMFromIds, ScatterAdd, lstm_fused
 from lstm_sentiment.lstm import adadelta, build_model, init_params, init_tparams, lstm_layer
+from lstm_sentiment.model.optimizers import adam
 
 pytestmark = pytest.mark.skipif(load() is None, reason=f"no LSTM kernel: {why_unavailable()}")
 
@@ -63,6 +64,24 @@ def test_lstm_and_its_gradient_equal_the_scan(threads, T):
         for name, a, b in zip(["h", "dW", "dU", "db", "demb"], scan, fused):
             numpy.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12, err_msg=name)
         assert any(isinstance(n.op, LSTM) for n in f.maker.fgraph.toposort())
+
+
+@pytest.mark.slow
+def test_long_reviews_in_a_large_batch_equal_the_scan():
+    """2,500 words by 64 reviews (the longest IMDB reviews are ~2,500 words): h and every gradient."""
+    T, B = 2500, 64
+    with config.change_flags(floatX="float64"):
+        tparams = init_tparams(_params())
+        emb, mask = tensor.tensor3("emb"), tensor.matrix("mask")
+        hs = {fused: lstm_layer(tparams, emb, dict(OPTIONS, fused=fused), mask=mask) for fused in (False, True)}
+        rng = numpy.random.RandomState(25)
+        weights = rng.randn(T, B, 5)
+        wrt = [tparams["lstm_W"], tparams["lstm_U"], tparams["lstm_b"], emb]
+        outputs = [out for h in hs.values() for out in (h, *tensor.grad((h * weights).sum(), wrt))]
+        f = Backend().function([emb, mask], outputs)
+        values = f(rng.randn(T, B, 5), _mask(T, B, rng, fractional=False))
+        for name, a, b in zip(["h", "dW", "dU", "db", "demb"], values[:5], values[5:]):
+            numpy.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-11, err_msg=name)
 
 
 @config.change_flags(floatX="float32")
@@ -147,16 +166,18 @@ def test_wrong_shapes_are_reported():
         f()
 
 
-def _adadelta_run(tparams, grads, x, mask, y, cost, batches, fused):
-    f_grad_shared, f_update = adadelta(tensor.scalar("lr"), tparams, grads, x, mask, y, cost, backend=Backend(fused))
+def _optimizer_run(optimizer, tparams, grads, x, mask, y, cost, batches, fused):
+    lr = tensor.scalar("lr")
+    f_grad_shared, f_update = optimizer(lr, tparams, grads, x, mask, y, cost, backend=Backend(fused))
     for batch in batches:
         f_grad_shared(*batch)
-        f_update(0.0)
+        f_update(0.01)
     shared = {v.name: v.get_value() for f in (f_grad_shared, f_update) for v in f.get_shared()}
     return shared, f_update
 
 
-def test_adadelta_op_gives_the_updates_of_the_plain_graph():
+@pytest.mark.parametrize("optimizer, step", [(adadelta, Adadelta), (adam, Adam)])
+def test_optimizer_ops_give_the_updates_of_the_plain_graph(optimizer, step):
     """Every parameter and accumulator after three steps of training the model itself."""
     results = {}
     for fused in (True, False):
@@ -172,12 +193,12 @@ def test_adadelta_op_gives_the_updates_of_the_plain_graph():
                 batches.append(
                     ((rng.randint(1, 30, size=m.shape) * (m > 0)).astype("int64"), m, rng.randint(0, 2, size=6))
                 )
-            results[fused] = _adadelta_run(tparams, grads, x, mask, y, cost, batches, fused)
+            results[fused] = _optimizer_run(optimizer, tparams, grads, x, mask, y, cost, batches, fused)
     (fused, f_update), (plain, _) = results[True], results[False]
     assert sorted(fused) == sorted(plain)
     for name in plain:
         numpy.testing.assert_allclose(fused[name], plain[name], rtol=1e-12, atol=1e-15, err_msg=name)
-    assert any(n.op == Adadelta(inplace=True) for n in f_update.maker.fgraph.toposort())
+    assert any(n.op == step(inplace=True) for n in f_update.maker.fgraph.toposort())
 
 
 def test_adadelta_op_copies_unless_it_may_work_in_place():

@@ -9,6 +9,7 @@ import pytest
 
 from lstm_sentiment.kernel.backend import Backend
 from lstm_sentiment.lstm import adadelta, rmsprop, sgd
+from lstm_sentiment.model.optimizers import adam
 
 
 def _problem():
@@ -79,3 +80,16 @@ def rmsprop_step(p, g, st, lr):
 def test_rmsprop_step_uses_lr(lrate):
     # the tutorial's fixed 1e-4 step is the default lrate, so default runs do not change
     _run(rmsprop, lrate, rmsprop_step)
+
+
+def adam_step(p, g, st, lr):
+    """torch.optim.Adam's step, with its bias corrections."""
+    st["t"] = t = st.get("t", 0) + 1
+    st["m"] = 0.9 * st.get("m", 0.0) + 0.1 * g
+    st["v"] = 0.999 * st.get("v", 0.0) + 0.001 * g**2
+    return p - lr / (1 - 0.9**t) * st["m"] / (numpy.sqrt(st["v"]) / numpy.sqrt(1 - 0.999**t) + 1e-8)
+
+
+@pytest.mark.parametrize("lrate", [0.001, 0.05])
+def test_adam_step_is_pytorchs_with_step_lr(fused, lrate):
+    _run(adam, lrate, adam_step, fused)

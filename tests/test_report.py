@@ -43,6 +43,20 @@ def test_report_lists_options_errors_best_row_and_history(model):
     assert "best validation: row 4 (update 100): valid_err 0.2000 test_err 0.2200" in text
 
 
+def test_a_valid_only_history_shows_its_test_errors_as_not_computed(tmp_path):
+    path = str(tmp_path / "v.npz")
+    history = [[v, float("nan")] for v, _ in HISTORY]
+    write_model(path, params(), history, UPDATES, early_stop=False, train_err=0.1, valid_err=0.2, test_err=0.23)
+    write_options(path, dict(OPTIONS, valid_only=True))
+    text = report(path)
+    assert "best validation: row 4 (update 100): valid_err 0.2000 test_err -" in text
+    assert "    4      100     0.2000          -" in text and "nan" not in text
+    assert "final: train_err 0.1000  valid_err 0.2000  test_err 0.2300" in text
+    out = tmp_path / "v.png"
+    plot(path, str(out))
+    assert matplotlib.image.imread(str(out))[..., :3].std() > 0.05
+
+
 def test_plot_writes_a_png_of_the_expected_size(model, tmp_path):
     out = tmp_path / "curves.png"
     plot(model, str(out))

@@ -186,7 +186,10 @@ def test_diverging_cost_stops_with_a_clear_message(trained, marker_pkl, tmp_path
         (dict(validFreq=0), "validFreq: 0 .* or -1"),
         (dict(lrate=-1.0), "lrate: -1.0"),
         (dict(valid_portion=1.0), "valid_portion: 1.0 .* strictly between 0 and 1"),
-        (dict(optimizer="adam"), "optimizer: 'adam' is not allowed; it must be one of sgd, adadelta, rmsprop"),
+        (dict(optimizer="nadam"), "optimizer: 'nadam' is not allowed; it must be one of sgd, adadelta, rmsprop, adam"),
+        (dict(truncate=-1), "truncate: -1 is not allowed; it must be a non-negative integer"),
+        (dict(bucket=2.5), "bucket: 2.5 is not allowed"),
+        (dict(truncate_keep="middle"), "truncate_keep: 'middle' is not allowed; it must be head, tail or random"),
         (dict(saveto="/no/such/folder/m.npz"), "saveto: .*\\(/no/such/folder does not exist\\)"),
         (dict(reload_model="/no/such.npz"), "reload_model: '/no/such.npz' .* existing model file"),
         (dict(max_epochs=0), "max_epochs: 0"),
@@ -371,3 +374,127 @@ def test_test_size_evaluates_a_random_subset_of_the_test_set(marker_pkl, caplog)
     _, _, test_err = train_lstm(dataset=marker_pkl, saveto="", max_epochs=1, test_size=7, **SMALL)
     assert "7 test examples" in caplog.text and "200 test examples" not in caplog.text
     assert round(test_err * 7, 6) == round(test_err * 7)  # an error rate over 7 reviews
+
+
+def test_truncate_cuts_training_reviews_only_unless_asked(marker_pkl):
+    from lstm_sentiment.training.loop import load_splits
+    from lstm_sentiment.training.options import Options
+
+    def splits(**changes):
+        numpy.random.seed(0)
+        return load_splits(Options(dataset=marker_pkl, maxlen=0, **changes))
+
+    whole, head = splits(), splits(truncate=5, truncate_keep="head")
+    tail, random = splits(truncate=5, truncate_keep="tail"), splits(truncate=5)
+    assert max(map(len, whole.train[0])) > 5 and max(map(len, head.train[0])) == 5
+    assert head.train[0] == [r[:5] for r in whole.train[0]] and head.train[1] == whole.train[1]
+    assert tail.train[0] == [r[-5:] for r in whole.train[0]]
+    assert head.valid == whole.valid and head.test == whole.test  # evaluation sees whole reviews
+    assert random.train == whole.train  # random windows are drawn for each minibatch, in training
+    cut = splits(truncate=5, truncate_keep="tail", truncate_eval=True)
+    assert cut.valid[0] == [r[-5:] for r in whole.valid[0]] and cut.test[0] == [r[-5:] for r in whole.test[0]]
+
+
+def test_random_windows_change_with_each_epoch_and_keep_the_truncated_length(marker_pkl, monkeypatch):
+    from lstm_sentiment.training import loop
+
+    seen = []
+    real = loop.prepare_data
+    monkeypatch.setattr(loop, "prepare_data", lambda seqs, labels, **kw: seen.append(seqs) or real(seqs, labels, **kw))
+    train_lstm(dataset=marker_pkl, saveto="", max_epochs=2, truncate=6, bucket=2, **SMALL)
+    training = [s for s in seen if len(s) == 16]  # the full training minibatches: 47 in each epoch (760 reviews)
+    assert len(training) == 94 and all(len(r) <= 6 for batch in training for r in batch)
+    first, second = ({tuple(r) for batch in training[e * 47 : (e + 1) * 47] for r in batch} for e in (0, 1))
+    assert first != second  # the same reviews, other windows
+
+
+def test_adam_with_truncation_buckets_and_valid_only_learns_the_marker_task(marker_pkl, tmp_path, caplog):
+    caplog.set_level("INFO", logger="lstm_sentiment")
+    saveto = str(tmp_path / "adam.npz")
+    options = dict(SMALL, optimizer="adam", lrate=0.01, truncate=20, bucket=4, valid_only=True, max_epochs=4)
+    errors = train_lstm(dataset=marker_pkl, saveto=saveto, **options)
+    assert errors[1] < 0.1 and errors[2] < 0.1, errors
+    with numpy.load(saveto) as f:
+        history = f["history_errs"]
+        assert numpy.isnan(history[:, 1]).all() and numpy.isfinite(history[:, 0]).all()  # test: once, at the end
+        assert f["test_err"] == errors[2]
+    assert "Valid " in caplog.text and "Train 0." in caplog.text  # "Train" only in the final line
+    assert caplog.text.count("Train ") == 1
+
+
+def _config(tmp_path, values, name="c.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(values) if not isinstance(values, str) else values)
+    return str(path)
+
+
+def test_config_file_then_flags_give_the_options(tmp_path, monkeypatch):
+    from lstm_sentiment import train as command
+
+    seen = {}
+    monkeypatch.setattr(command, "train_lstm", lambda **options: seen.update(options))
+    config = _config(tmp_path, {"dim_proj": 64, "lrate": 0.5, "optimizer": "adam", "ydim": 2, "use_dropout": False})
+    command.train_from_flags(["--config", config, "--lrate", "0.25"])
+    assert seen["dim_proj"] == 64 and seen["optimizer"] == "adam" and not seen["use_dropout"]  # from the file
+    assert seen["lrate"] == 0.25  # the flag wins over the file
+    assert seen["batch_size"] == 16 and "config" not in seen and "ydim" not in seen  # defaults elsewhere
+    command.train_from_flags(["--use_dropout", "--config", config])
+    assert seen["use_dropout"] is True  # wherever the flag is
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"dim_proj": 64, "dim": 3}, "c.json: unknown argument 'dim'; see --help"),
+        ({"dim_proj": "64"}, "c.json: dim_proj: '64' is a str; it must be int"),
+        ({"use_dropout": 1}, "c.json: use_dropout: 1 is a int; it must be bool"),
+        ({"maxlen": 1.5}, "c.json: maxlen: 1.5 is a float; it must be int or null"),
+        ("[1, 2]", "c.json: expected a JSON object of options"),
+        ("{not json", "c.json: not readable JSON options"),
+    ],
+)
+def test_a_bad_config_file_is_named_with_what_is_wrong(tmp_path, values, message):
+    from lstm_sentiment.training.options import read_config
+
+    with pytest.raises(Exception, match=message) as e:
+        read_config(_config(tmp_path, values))
+    assert isinstance(e.value, ValueError)  # an Error: one line and status 2 on the command line
+    assert main(["--config", str(tmp_path / "c.json")]) == 2
+    assert main(["--config", str(tmp_path / "missing.json")]) == 2
+
+
+def test_the_saved_options_of_a_model_are_a_config(trained, monkeypatch):
+    from lstm_sentiment import train as command
+
+    seen = {}
+    monkeypatch.setattr(command, "train_lstm", lambda **options: seen.update(options))
+    command.train_from_flags(["--config", trained[1] + ".json"])
+    with open(trained[1] + ".json") as f:
+        saved = json.load(f)
+    assert seen == {k: v for k, v in saved.items() if k != "ydim"}
+
+
+CONFIGS = pathlib.Path(__file__).parent.parent / "configs"
+
+
+def test_the_shipped_configs_load_and_pass_the_checks():
+    from lstm_sentiment.training.options import Options, read_config
+
+    tutorial = read_config(str(CONFIGS / "tutorial.json"))
+    assert tutorial == Options().to_dict()  # the tutorial's defaults, every one
+    full = Options(**read_config(str(CONFIGS / "full.json")))
+    full.check()
+    assert full.maxlen == 0 and full.truncate > 0 and full.bucket > 0  # every training review, cut
+
+
+def test_lrate_decay_scales_the_step_of_each_epoch(marker_pkl, tmp_path):
+    def wemb(epochs, decay):
+        saveto = str(tmp_path / f"{epochs}-{decay}.npz")
+        options = dict(SMALL, validFreq=10**6, optimizer="sgd", lrate=1.0, lrate_decay=decay)  # the last parameters
+        train_lstm(dataset=marker_pkl, saveto=saveto, max_epochs=epochs, **options)
+        with numpy.load(saveto) as f:
+            return f["Wemb"]
+
+    one = wemb(1, 1.0)
+    assert numpy.abs(wemb(2, 1e-9) - one).max() < 1e-6  # the second epoch's steps are a billionth
+    assert numpy.abs(wemb(2, 1.0) - one).max() > 1e-3

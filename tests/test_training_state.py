@@ -129,6 +129,26 @@ def test_a_signal_saves_a_checkpoint_and_resuming_ends_bit_for_bit_as_the_uninte
     assert not os.path.exists(checkpoint)
 
 
+BUCKETED = ["--bucket=3", "--truncate=12", "--optimizer=adam", "--lrate=0.01"]
+
+
+@pytest.mark.slow
+def test_a_bucketed_adam_run_resumes_bit_for_bit_in_the_middle_of_an_epoch(data, tmp_path):
+    reference = tmp_path / "ref.npz"
+    code, out = finish(start(data, reference, *BUCKETED))
+    assert code == 0, out
+    saveto = tmp_path / "m.npz"
+    proc = start(data, saveto, *BUCKETED)
+    seen = wait_for(proc, "Epoch 2 Update 105")  # mid-epoch: the checkpoint holds the epoch's bucketed order
+    proc.send_signal(signal.SIGINT)
+    code, out = finish(proc, seen)
+    assert code == 130, out
+    done = resume(f"{saveto}.checkpoint.npz")
+    assert done.returncode == 0, done.stderr
+    assert_same_run(saveto, contents(reference))
+    assert len(set(contents(reference)["history_errs"][:, 0])) > 2  # the run learned
+
+
 @pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once_and_leaves_complete_files(data, tmp_path):
     saveto = tmp_path / "m.npz"

@@ -30,3 +30,44 @@ def sorted_minibatches(seqs, minibatch_size):
     """``get_minibatches_idx`` over ``seqs`` in length order: evaluation batches with little padding."""
     order = numpy.asarray(length_order(seqs), dtype="int64")
     return [(n, order[idx]) for n, idx in get_minibatches_idx(len(seqs), minibatch_size)]
+
+
+KEEP = ("head", "tail", "random")
+
+
+def truncate(seqs, length, keep="head"):
+    """Each sequence longer than ``length`` cut to ``length`` words: its first (``keep="head"``), its
+    last (``"tail"``), or a window drawn from numpy's global RNG (``"random"``)."""
+    if keep not in KEEP:
+        raise ValueError(f"truncate: keep must be one of {KEEP}, not {keep!r}")
+    cut = []
+    for s in seqs:
+        if len(s) > length:
+            extra = len(s) - length
+            start = 0 if keep == "head" else extra if keep == "tail" else numpy.random.randint(extra + 1)
+            s = s[start : start + length]
+        cut.append(s)
+    return cut
+
+
+def bucketed_minibatches_idx(lengths, minibatch_size, pool):
+    """Shuffled minibatches of reviews of similar length, drawn from numpy's global RNG.
+
+    The reviews are shuffled and cut into pools of ``pool`` minibatches; each
+    pool is sorted by length (stable) and cut into minibatches, so that a
+    minibatch pads little; then the full minibatches are shuffled, and the one
+    short minibatch, if any, comes last. Same seed, same minibatches. Returns
+    ``(minibatch number, indices)`` pairs, like ``get_minibatches_idx``.
+    """
+    lengths = numpy.asarray(lengths)
+    idx_list = numpy.random.permutation(len(lengths)).astype("int32")
+    size = pool * minibatch_size
+    batches = []
+    for start in range(0, len(idx_list), size):
+        chunk = idx_list[start : start + size]
+        chunk = chunk[numpy.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + minibatch_size] for i in range(0, len(chunk), minibatch_size)]
+    full = [b for b in batches if len(b) == minibatch_size]
+    short = [b for b in batches if len(b) < minibatch_size]
+    full = [full[i] for i in numpy.random.permutation(len(full))]
+    return list(enumerate(full + short))

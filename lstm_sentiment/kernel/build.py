@@ -81,6 +81,8 @@ def _declare(lib):
         getattr(lib, f"lstm_backward_{suffix}").argtypes = [i, i, i] + [ptr] * 12
         getattr(lib, f"adadelta_{suffix}").argtypes = [ctypes.c_long] + [ptr] * 4
         getattr(lib, f"adadelta_{suffix}").restype = None
+        getattr(lib, f"adam_{suffix}").argtypes = [ctypes.c_long] + [ptr] * 4 + [ctypes.c_double] * 2
+        getattr(lib, f"adam_{suffix}").restype = None
         getattr(lib, f"scatter_add_{suffix}").argtypes = [ctypes.c_longlong, i, ctypes.c_longlong] + [ptr] * 3
         getattr(lib, f"lstm_table_{suffix}").argtypes = [i, i] + [ptr] * 4
         getattr(lib, f"lstm_table_{suffix}").restype = None

@@ -391,15 +391,17 @@ int F(scatter_add)(long long n, int D, long long K, const REAL *y, const long lo
     return 0;
 }
 
-/* One ADADELTA step over values [begin, end), in place, as optimizers.adadelta's graph does:
+/* An optimizer's step over values [begin, end) of a parameter p, in place: g its gradient,
+ * s1 and s2 its two running averages, a and c the step's scalars. */
+typedef struct { long begin, end; REAL *p, *s1, *s2; const REAL *g; REAL a, c; } F(step);
+
+/* One ADADELTA step, as optimizers.adadelta's graph does (s1 = ru2, s2 = rg2):
  *   rg2 = 0.95 rg2 + 0.05 g^2;  ud = -sqrt(ru2 + 1e-6) / sqrt(rg2 + 1e-6) * g
  *   ru2 = 0.95 ru2 + 0.05 ud^2; p = p + ud */
-typedef struct { long begin, end; REAL *p, *ru2, *rg2; const REAL *g; } F(step);
-
 static void *F(adadelta_part)(void *arg) {
     const F(step) *a = arg;
     const REAL rho = (REAL)0.95, one_rho = (REAL)0.05, eps = (REAL)1e-6;
-    REAL *p = a->p, *ru2 = a->ru2, *rg2 = a->rg2;
+    REAL *p = a->p, *ru2 = a->s1, *rg2 = a->s2;
     const REAL *g = a->g;
     for (long k = a->begin; k < a->end; k++) {
         REAL r = rho * rg2[k] + one_rho * (g[k] * g[k]);
@@ -411,20 +413,50 @@ static void *F(adadelta_part)(void *arg) {
     return NULL;
 }
 
-/* The step over all n values; large arrays (the embedding) are shared among the threads. */
-void F(adadelta)(long n, REAL *p, const REAL *g, REAL *ru2, REAL *rg2) {
+/* One Adam step, as optimizers.adam's graph does (s1 = m, s2 = v; a = lr / (1 - 0.9^t),
+ * c = 1 / sqrt(1 - 0.999^t)):
+ *   m = 0.9 m + 0.1 g;  v = 0.999 v + 0.001 g^2;  p = p - a * m / (sqrt(v) * c + 1e-8) */
+static void *F(adam_part)(void *arg) {
+    const F(step) *a = arg;
+    const REAL b1 = (REAL)0.9, one_b1 = (REAL)0.1, b2 = (REAL)0.999, one_b2 = (REAL)0.001, eps = (REAL)1e-8;
+    REAL *p = a->p, *m = a->s1, *v = a->s2;
+    const REAL *g = a->g;
+    for (long k = a->begin; k < a->end; k++) {
+        REAL mk = b1 * m[k] + one_b1 * g[k];
+        REAL vk = b2 * v[k] + one_b2 * (g[k] * g[k]);
+        m[k] = mk;
+        v[k] = vk;
+        p[k] = p[k] - a->a * mk / (SQRT(vk) * a->c + eps);
+    }
+    return NULL;
+}
+
+/* `part` over all of `whole`; large arrays (the embedding) are shared among the threads. */
+static void F(in_parts)(void *(*part)(void *), F(step) whole) {
+    long n = whole.end;
     int nt = n < (1L << 16) ? 1 : pool_size();
     F(step) parts[MAX_THREADS];
     pthread_t ids[MAX_THREADS];
     int started[MAX_THREADS] = {0};
-    for (int i = 0; i < nt; i++)
-        parts[i] = (F(step)){n * i / nt, n * (i + 1) / nt, p, ru2, rg2, g};
-    for (int i = 1; i < nt; i++) started[i] = !pthread_create(&ids[i], NULL, F(adadelta_part), &parts[i]);
-    F(adadelta_part)(&parts[0]);
+    for (int i = 0; i < nt; i++) {
+        parts[i] = whole;
+        parts[i].begin = n * i / nt;
+        parts[i].end = n * (i + 1) / nt;
+    }
+    for (int i = 1; i < nt; i++) started[i] = !pthread_create(&ids[i], NULL, part, &parts[i]);
+    part(&parts[0]);
     for (int i = 1; i < nt; i++) {
         if (started[i]) pthread_join(ids[i], NULL);
-        else F(adadelta_part)(&parts[i]);
+        else part(&parts[i]);
     }
+}
+
+void F(adadelta)(long n, REAL *p, const REAL *g, REAL *ru2, REAL *rg2) {
+    F(in_parts)(F(adadelta_part), (F(step)){0, n, p, ru2, rg2, g, 0, 0});
+}
+
+void F(adam)(long n, REAL *p, const REAL *g, REAL *m, REAL *v, double a, double c) {
+    F(in_parts)(F(adam_part), (F(step)){0, n, p, m, v, g, (REAL)a, (REAL)c});
 }
 
 #endif

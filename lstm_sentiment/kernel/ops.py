@@ -4,9 +4,9 @@
 ``lstm.lstm_layer``'s input projection and scan over ``_step``, and its
 gradient is theirs: one call into C per minibatch instead of a loop of
 small ops, with the time loop's products on the active rows only and the
-sums over time done as single large products. ``Adadelta`` is the
-optimizer's step and ``ScatterAdd`` the embedding's gradient, each in one
-pass. The rewrites at the end choose the forward-only, pooled and
+sums over time done as single large products. ``Adadelta`` and ``Adam``
+are the optimizers' steps and ``ScatterAdd`` the embedding's gradient, each
+in one pass. The rewrites at the end choose the forward-only, pooled and
 word-table (``LSTMFromIds``) versions for prediction; they are registered
 nowhere, and run only in the package's own mode (``backend.py``). The tests
 check every Op against the plain graph it replaces.
@@ -203,38 +203,57 @@ class LSTMGrad(Op):
         return [emb, W, (W[1],), U]
 
 
-class Adadelta(Op):
-    """(p, g, ru2, rg2) -> p, ru2 and rg2 after one ADADELTA step.
+class _Step(Op):
+    """(p, g, s1, s2, *scalars) -> p, s1 and s2 after one step of an optimizer, in one pass over memory.
 
-    The step of ``optimizers.adadelta`` in one pass over memory, instead of
-    a dozen over each parameter. Graphs are built with the copying version;
-    a rewrite makes it work in place where the values are being updated.
+    The kernel's function ``kernel`` does what the optimizer's graph does in a
+    dozen passes over each parameter. Graphs are built with the copying
+    version; a rewrite makes it work in place where the values are being updated.
     """
 
     __props__ = ("inplace",)
+    kernel, scalars = None, ()
 
     def __init__(self, inplace=False):
         self.inplace = inplace
         if inplace:
             self.destroy_map = {0: [0], 1: [2], 2: [3]}
 
-    def make_node(self, p, g, ru2, rg2):
-        inputs = [tensor.as_tensor_variable(v) for v in (p, g, ru2, rg2)]
+    def make_node(self, p, g, s1, s2, *scalars):
+        inputs = [tensor.as_tensor_variable(v) for v in (p, g, s1, s2)]
         if any(v.type != inputs[0].type for v in inputs[1:]):
-            raise TypeError("Adadelta: p, g, ru2 and rg2 must have one type")
-        return Apply(self, inputs, [p.type() for p in (inputs[0], inputs[2], inputs[3])])
+            raise TypeError(f"{type(self).__name__}: the parameter, its gradient and its averages must have one type")
+        if len(scalars) != len(self.scalars):
+            raise TypeError(f"{type(self).__name__}: needs the scalars {', '.join(self.scalars) or 'none'}")
+        scalars = [tensor.as_tensor_variable(v).astype("float64") for v in scalars]
+        if any(v.ndim for v in scalars):
+            raise TypeError(f"{type(self).__name__}: {', '.join(self.scalars)} must be scalars")
+        return Apply(self, inputs + scalars, [inputs[0].type() for _ in range(3)])
 
     def perform(self, node, inputs, output_storage):
-        p, g, ru2, rg2 = inputs
+        p, g, s1, s2, *scalars = inputs
         g = numpy.ascontiguousarray(g)
-        if not (self.inplace and all(a.flags.c_contiguous and a.flags.writeable for a in (p, ru2, rg2))):
-            p, ru2, rg2 = (numpy.array(a) for a in (p, ru2, rg2))
-        function("adadelta", p.dtype)(p.size, *map(address, (p, g, ru2, rg2)))
-        for storage, value in zip(output_storage, (p, ru2, rg2)):
+        if not (self.inplace and all(a.flags.c_contiguous and a.flags.writeable for a in (p, s1, s2))):
+            p, s1, s2 = (numpy.array(a) for a in (p, s1, s2))
+        function(self.kernel, p.dtype)(p.size, *map(address, (p, g, s1, s2)), *map(float, scalars))
+        for storage, value in zip(output_storage, (p, s1, s2)):
             storage[0] = value
 
     def infer_shape(self, fgraph, node, shapes):
         return [shapes[0], shapes[2], shapes[3]]
+
+
+class Adadelta(_Step):
+    """(p, g, ru2, rg2) -> p, ru2 and rg2 after one step of ``optimizers.adadelta``."""
+
+    kernel = "adadelta"
+
+
+class Adam(_Step):
+    """(p, g, m, v, a, c) -> p, m and v after one step of ``optimizers.adam``, whose
+    bias corrections give ``a = lr / (1 - 0.9**t)`` and ``c = 1 / sqrt(1 - 0.999**t)``."""
+
+    kernel, scalars = "adam", ("a", "c")
 
 
 class ScatterAdd(Op):
@@ -272,10 +291,10 @@ def lstm_fused(emb, mask, W, b, U):
     return LSTM()(emb, mask, W, b, U)[0]
 
 
-@node_rewriter([Adadelta])
-def local_adadelta_inplace(fgraph, node):
+@node_rewriter([Adadelta, Adam])
+def local_step_inplace(fgraph, node):
     if not node.op.inplace:
-        return Adadelta(inplace=True)(*node.inputs)
+        return type(node.op)(inplace=True)(*node.inputs)
     return None
 
 
@@ -355,4 +374,4 @@ def local_lstm_forward_only(fgraph, node):
 
 # The rewrites of the package's mode (backend.py): where in PyTensor's sequence of rewrites each runs.
 GRAPH_REWRITES = (local_scatter_add, local_lstm_forward_only, local_lstm_pooled, local_lstm_from_ids)
-INPLACE_REWRITES = (local_adadelta_inplace,)
+INPLACE_REWRITES = (local_step_inplace,)

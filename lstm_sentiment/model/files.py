@@ -96,9 +96,14 @@ def _write_json(path, value, **kwargs):
 
 def read_options(saveto):
     """The options saved beside the model at ``saveto``: a dict, or None when there are none."""
-    options = _read_json(options_path(saveto), "JSON options")
+    return read_options_file(options_path(saveto))
+
+
+def read_options_file(path):
+    """A JSON object of options (what ``write_options`` writes, or a config file): a dict, or None if missing."""
+    options = _read_json(path, "JSON options")
     if options is not None and not isinstance(options, dict):
-        raise ModelFileError(f"{options_path(saveto)}: expected a JSON object of options, found {options!r:.40}")
+        raise ModelFileError(f"{path}: expected a JSON object of options, found {options!r:.40}")
     return options
 
 

@@ -16,7 +16,7 @@ from pytensor import config
 
 from ..base.errors import ModelFileError, OptionError, TrainingDiverged, TrainingInterrupted
 from ..base.logs import bars_beside_log, logger, progress
-from ..data.batches import get_minibatches_idx
+from ..data.batches import bucketed_minibatches_idx, get_minibatches_idx, truncate
 from ..data.imdb import dictionary_beside, load_data, prepare_data, read_dictionary
 from ..data.preprocess import get_dataset_file
 from ..kernel.backend import Backend, default_floatX
@@ -87,6 +87,13 @@ def load_splits(options):
         numpy.random.shuffle(idx)
         idx = idx[: options.test_size]
         test = ([test[0][n] for n in idx], [test[1][n] for n in idx])
+    if options.truncate:  # random windows of the training reviews are drawn for each minibatch instead
+        train, valid, test = (
+            (truncate(split[0], options.truncate, options.truncate_keep), split[1])
+            if (name == "train" and options.truncate_keep != "random") or (name != "train" and options.truncate_eval)
+            else split
+            for name, split in (("train", train), ("valid", valid), ("test", test))
+        )
     return Splits(train=train, valid=valid, test=test, path=path, dictionary=dictionary)
 
 
@@ -174,7 +181,11 @@ class Training:
         """The rest of the current epoch: its updates, with validations and saves on their schedule."""
         c, o = self.state.counters, self.options
         if self.state.order is None:  # a new shuffled order of the training set
-            kf = get_minibatches_idx(len(self.data.train[0]), o.batch_size, shuffle=True)
+            if o.bucket:
+                lengths = [min(len(s), o.truncate or len(s)) for s in self.data.train[0]]
+                kf = bucketed_minibatches_idx(lengths, o.batch_size, o.bucket)
+            else:
+                kf = get_minibatches_idx(len(self.data.train[0]), o.batch_size, shuffle=True)
             self.state.order = numpy.concatenate([idx for _, idx in kf])
         order = self.state.order
         batches = [order[i : i + o.batch_size] for i in range(0, len(order), o.batch_size)]
@@ -197,42 +208,50 @@ class Training:
 
     def update(self, train_index):
         """One minibatch: gradients, then the optimizer's step."""
-        c, m = self.state.counters, self.model
+        c, m, o = self.state.counters, self.model, self.options
         c.uidx += 1
         c.batch += 1
         m.use_noise.set_value(1.0)
         # the minibatch, time-major: x and mask are (maxlen, n samples)
-        x, mask, y = prepare_data(
-            [self.data.train[0][t] for t in train_index], [self.data.train[1][t] for t in train_index]
-        )
+        reviews = [self.data.train[0][t] for t in train_index]
+        if o.truncate and o.truncate_keep == "random":
+            reviews = truncate(reviews, o.truncate, "random")  # a new window of each review in every epoch
+        x, mask, y = prepare_data(reviews, [self.data.train[1][t] for t in train_index])
         c.n_samples += x.shape[1]
         cost = m.f_grad_shared(x, mask, y)
-        m.f_update(self.options.lrate)
+        m.f_update(o.lrate * o.lrate_decay**c.eidx)
         if not numpy.isfinite(cost):
             self.diverged(cost)
-        if c.uidx % self.options.dispFreq == 0:
+        if c.uidx % o.dispFreq == 0:
             logger.info("Epoch %d Update %d Cost %.6f", c.eidx, c.uidx, cost)
 
-    def errors(self):
-        """(train_err, valid_err, test_err) of the current parameters, without dropout noise."""
+    def errors(self, splits=("train", "valid", "test")):
+        """(train_err, valid_err, test_err) of the current parameters, without dropout noise; NaN for a
+        split not in ``splits``."""
         self.model.use_noise.set_value(0.0)
-        d = self.data
         return tuple(
-            pred_error(self.model.f_pred, prepare_data, split, self.kf[name])
-            for name, split in (("train", d.train), ("valid", d.valid), ("test", d.test))
+            pred_error(self.model.f_pred, prepare_data, getattr(self.data, name), self.kf[name])
+            if name in splits
+            else float("nan")
+            for name in ("train", "valid", "test")
         )
 
     def validate(self):
         """Errors, history, the best parameters, and the tutorial's early-stopping rule."""
         s, c, patience = self.state, self.state.counters, self.options.patience
-        train_err, valid_err, test_err = self.errors()
+        train_err, valid_err, test_err = self.errors(
+            ("valid",) if self.options.valid_only else ("train", "valid", "test")
+        )
         s.history_errs.append([valid_err, test_err])
         s.history_updates.append(c.uidx)
         valid_history = numpy.array(s.history_errs)[:, 0]
         if s.best_p is None or valid_err <= valid_history.min():
             s.best_p = unzip(self.model.tparams)
             c.bad_counter = 0
-        logger.info("Train %.4f Valid %.4f Test %.4f", train_err, valid_err, test_err)
+        if self.options.valid_only:
+            logger.info("Valid %.4f", valid_err)
+        else:
+            logger.info("Train %.4f Valid %.4f Test %.4f", train_err, valid_err, test_err)
         if len(s.history_errs) > patience and valid_err >= valid_history[:-patience].min():
             c.bad_counter += 1
             if c.bad_counter > patience:

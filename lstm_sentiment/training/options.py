@@ -3,11 +3,13 @@
 import dataclasses
 import inspect
 import os
+import typing
 
 from pytensor.compile.mode import get_mode
 
 from ..base.errors import OptionError
-from ..model.files import param_shapes, read_model
+from ..data.batches import KEEP
+from ..model.files import param_shapes, read_model, read_options_file
 from ..model.optimizers import optimizers
 
 
@@ -24,9 +26,11 @@ class Options:
     max_epochs: int = _option(5000, "the maximum number of epochs")
     dispFreq: int = _option(10, "log the training cost every N updates")
     decay_c: float = _option(0.0, "weight decay (L2) on the classifier weights U")
-    lrate: float = _option(0.0001, "learning rate of sgd and rmsprop (adadelta does not use one)")
+    lrate: float = _option(0.0001, "learning rate of sgd, rmsprop and adam (adadelta does not use one)")
     n_words: int = _option(10000, "vocabulary size: word ids >= n_words become 1 (unknown)")
-    optimizer: str = _option("adadelta", "the optimizer: adadelta, rmsprop or sgd (a name, or one of the functions)")
+    optimizer: str = _option(
+        "adadelta", "the optimizer: adadelta, rmsprop, sgd or adam (a name, or one of the functions)"
+    )
     encoder: str = _option("lstm", "the encoder; the tutorial has only lstm")
     saveto: str = _option("lstm_model.npz", "where the best model goes (options in <saveto>.json); '' to not save")
     validFreq: int = _option(370, "compute train/valid/test errors every N updates (-1: once per epoch)")
@@ -65,6 +69,26 @@ class Options:
     floatX: str | None = _option(
         None, "the model's float type, float32 or float64 (default: PyTensor's floatX if you set one, else float32)"
     )
+    truncate: int = _option(
+        0, "cut training reviews longer than N words to N words (0: no cut); maxlen, if set, drops reviews first"
+    )
+    truncate_keep: str = _option(
+        "random",
+        "which words truncate keeps: head (the first N), tail (the last N) or random "
+        "(a window of N drawn again for each minibatch)",
+    )
+    truncate_eval: bool = _option(
+        False, "truncate validation and test reviews too (off: evaluation sees whole reviews)"
+    )
+    bucket: int = _option(
+        0,
+        "training minibatches of similar length: shuffle, sort each pool of N minibatches by length, "
+        "shuffle the minibatches (0: the tutorial's random minibatches)",
+    )
+    lrate_decay: float = _option(1.0, "multiply the learning rate by this after each epoch (1: constant)")
+    valid_only: bool = _option(
+        False, "at each validation compute the validation error only (train and test errors once, at the end)"
+    )
 
     def __post_init__(self):
         if callable(self.optimizer):  # the tutorial passes the function itself
@@ -99,11 +123,15 @@ class Options:
         positive, per_epoch = "a positive integer", "a positive integer, or -1 for once per epoch"
         for name in ("dim_proj", "patience", "max_epochs", "dispFreq", "batch_size", "valid_batch_size"):
             yield name, integer(getattr(self, name), 1), positive
+        for name in ("truncate", "bucket"):
+            yield name, integer(getattr(self, name), 0), "a non-negative integer (0: off)"
+        yield "truncate_keep", self.truncate_keep in KEEP, ", ".join(KEEP[:-1]) + " or " + KEEP[-1]
         for name in ("validFreq", "saveFreq"):
             yield name, integer(getattr(self, name), 1) or getattr(self, name) == -1, per_epoch
         yield "n_words", integer(self.n_words, 2), "an integer >= 2"
         yield "maxlen", self.maxlen is None or integer(self.maxlen, 0), "a non-negative integer (0 or None: no limit)"
         yield "lrate", number(self.lrate) and self.lrate > 0, "a positive number"
+        yield "lrate_decay", number(self.lrate_decay) and 0 < self.lrate_decay <= 1, "a number in (0, 1]"
         yield "decay_c", number(self.decay_c) and self.decay_c >= 0, "a non-negative number"
         yield "valid_portion", number(self.valid_portion) and 0 < self.valid_portion < 1, "strictly between 0 and 1"
         yield "test_size", integer(self.test_size, 1) or self.test_size == -1, "a positive integer, or -1 for all"
@@ -136,6 +164,30 @@ class Options:
             shapes = param_shapes(self.dim_proj, self.n_words)
             given = f"dim_proj={self.dim_proj} and n_words={self.n_words}"
             read_model(self.reload_model).check_params(shapes, given)
+
+
+def read_config(path):
+    """The options of a JSON config file (the format of the ``<saveto>.json`` saved beside every model),
+    as a dict: OptionError naming the file for a missing file, an unknown argument or a value of the wrong type."""
+    if not os.path.isfile(path):
+        raise OptionError(f"config: {path!r}: no such file; give a JSON file of train_lstm's arguments")
+    values = read_options_file(path)
+    Options.from_dict(values, where=path)  # unknown names
+    hints = typing.get_type_hints(Options)
+    for name, value in values.items():
+        if name in hints and not _has_type(value, hints[name]):
+            allowed = " or ".join(
+                "null" if t is type(None) else t.__name__ for t in typing.get_args(hints[name]) or [hints[name]]
+            )
+            raise OptionError(f"{path}: {name}: {value!r} is a {type(value).__name__}; it must be {allowed}")
+    return {k: v for k, v in values.items() if k in hints}
+
+
+def _has_type(value, hint):
+    kinds = typing.get_args(hint) or (hint,)
+    if isinstance(value, bool):
+        return bool in kinds
+    return isinstance(value, kinds) or (float in kinds and isinstance(value, int))
 
 
 def _known_mode(mode):

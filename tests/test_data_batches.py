@@ -1,0 +1,77 @@
+"""Minibatches: truncation of long reviews and length-bucketed shuffled minibatches."""
+
+import numpy
+import pytest
+
+from lstm_sentiment.data.batches import bucketed_minibatches_idx, get_minibatches_idx, truncate
+
+
+def test_truncate_keeps_the_first_or_the_last_words_of_longer_reviews_only():
+    seqs = [[1, 2, 3, 4, 5], [6, 7, 8], [9], []]
+    assert truncate(seqs, 3, "head") == [[1, 2, 3], [6, 7, 8], [9], []]
+    assert truncate(seqs, 3, "tail") == [[3, 4, 5], [6, 7, 8], [9], []]
+    assert truncate(seqs, 1, "tail") == [[5], [8], [9], []]
+    assert seqs == [[1, 2, 3, 4, 5], [6, 7, 8], [9], []]  # the input is left as it was
+
+
+def test_random_windows_are_contiguous_cover_every_start_and_follow_the_seed():
+    review = list(range(10))
+    numpy.random.seed(0)
+    windows = [truncate([review, [1, 2]], 4, "random") for _ in range(200)]
+    assert all(short == [1, 2] for _, short in windows)  # shorter reviews are kept whole
+    starts = {w[0] for w, _ in windows}
+    assert starts == set(range(7))  # every window of 4 in 10 words, from 0 to 6
+    assert all(w == review[w[0] : w[0] + 4] for w, _ in windows)
+    numpy.random.seed(0)
+    assert [truncate([review, [1, 2]], 4, "random") for _ in range(200)] == windows
+
+
+def test_truncate_refuses_an_unknown_end():
+    with pytest.raises(ValueError, match="keep must be one of"):
+        truncate([[1, 2]], 1, "middle")
+
+
+def lengths_of(n, seed=0):
+    return numpy.random.RandomState(seed).randint(1, 500, size=n)
+
+
+def draw(lengths, batch, pool, seed):
+    numpy.random.seed(seed)
+    return [idx for _, idx in bucketed_minibatches_idx(lengths, batch, pool)]
+
+
+def test_bucketed_minibatches_cover_every_review_once_with_one_short_batch_last():
+    lengths = lengths_of(1003)
+    batches = draw(lengths, 16, 10, 1)
+    assert sorted(numpy.concatenate(batches).tolist()) == list(range(1003))
+    assert [len(b) for b in batches[:-1]] == [16] * 62 and len(batches[-1]) == 1003 % 16
+
+
+def test_bucketed_minibatches_pad_far_less_than_random_ones():
+    lengths = lengths_of(4000)
+
+    def padding(batches):
+        return sum(int(lengths[b].max()) * len(b) - int(lengths[b].sum()) for b in batches) / lengths.sum()
+
+    bucketed = padding(draw(lengths, 32, 50, 2))
+    numpy.random.seed(2)
+    random = padding([idx for _, idx in get_minibatches_idx(len(lengths), 32, shuffle=True)])
+    assert random > 0.5 and bucketed < 0.05, (random, bucketed)
+    for b in draw(lengths, 32, 50, 2)[:-1]:
+        # a batch's lengths come from a sorted pool of 1,600 reviews: within a few words of each other
+        assert lengths[b].max() - lengths[b].min() < 30
+
+
+def test_bucketed_minibatches_are_shuffled_and_reproducible_from_the_seed():
+    lengths = lengths_of(2000)
+    a, b, c = draw(lengths, 20, 10, 7), draw(lengths, 20, 10, 7), draw(lengths, 20, 10, 8)
+    assert all(numpy.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(numpy.array_equal(x, y) for x, y in zip(a, c))
+    first = [int(lengths[batch].min()) for batch in a]
+    assert first != sorted(first)  # the batches are not in length order: long and short alternate
+
+
+def test_a_pool_of_everything_is_a_full_sort_with_equal_lengths_in_random_order():
+    lengths = numpy.array([3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2])
+    batches = draw(lengths, 4, 100, 3)
+    assert sorted(tuple(sorted(set(lengths[b]))) for b in batches) == [(1,), (2,), (3,)]
