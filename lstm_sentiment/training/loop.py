@@ -87,13 +87,15 @@ def load_splits(options):
         numpy.random.shuffle(idx)
         idx = idx[: options.test_size]
         test = ([test[0][n] for n in idx], [test[1][n] for n in idx])
-    if options.truncate:  # random windows of the training reviews are drawn for each minibatch instead
-        train, valid, test = (
-            (truncate(split[0], options.truncate, options.truncate_keep), split[1])
-            if (name == "train" and options.truncate_keep != "random") or (name != "train" and options.truncate_eval)
-            else split
-            for name, split in (("train", train), ("valid", valid), ("test", test))
-        )
+    if options.truncate:
+
+        def cut(split):
+            return truncate(split[0], options.truncate, options.truncate_keep), split[1]
+
+        if options.truncate_keep != "random":  # random windows are drawn for each minibatch, in training
+            train = cut(train)
+        if options.truncate_eval:
+            valid, test = cut(valid), cut(test)
     return Splits(train=train, valid=valid, test=test, path=path, dictionary=dictionary)
 
 
