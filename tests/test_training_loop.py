@@ -446,9 +446,9 @@ def test_config_file_then_flags_give_the_options(tmp_path, monkeypatch):
     "values, message",
     [
         ({"dim_proj": 64, "dim": 3}, "c.json: unknown argument 'dim'; see --help"),
-        ({"dim_proj": "64"}, "c.json: dim_proj: '64' is a str; it must be int"),
-        ({"use_dropout": 1}, "c.json: use_dropout: 1 is a int; it must be bool"),
-        ({"maxlen": 1.5}, "c.json: maxlen: 1.5 is a float; it must be int or null"),
+        ({"dim_proj": "64"}, "c.json: dim_proj: '64' has type str; it must be int"),
+        ({"use_dropout": 1}, "c.json: use_dropout: 1 has type int; it must be bool"),
+        ({"maxlen": 1.5}, "c.json: maxlen: 1.5 has type float; it must be int or null"),
         ("[1, 2]", "c.json: expected a JSON object of options"),
         ("{not json", "c.json: not readable JSON options"),
     ],

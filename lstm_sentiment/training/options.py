@@ -179,7 +179,7 @@ def read_config(path):
             allowed = " or ".join(
                 "null" if t is type(None) else t.__name__ for t in typing.get_args(hints[name]) or [hints[name]]
             )
-            raise OptionError(f"{path}: {name}: {value!r} is a {type(value).__name__}; it must be {allowed}")
+            raise OptionError(f"{path}: {name}: {value!r} has type {type(value).__name__}; it must be {allowed}")
     return {k: v for k, v in values.items() if k in hints}
 
 
