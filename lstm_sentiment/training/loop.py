@@ -241,9 +241,7 @@ class Training:
     def validate(self):
         """Errors, history, the best parameters, and the tutorial's early-stopping rule."""
         s, c, patience = self.state, self.state.counters, self.options.patience
-        train_err, valid_err, test_err = self.errors(
-            ("valid",) if self.options.valid_only else ("train", "valid", "test")
-        )
+        train_err, valid_err, test_err = self.errors(("valid",)) if self.options.valid_only else self.errors()
         s.history_errs.append([valid_err, test_err])
         s.history_updates.append(c.uidx)
         valid_history = numpy.array(s.history_errs)[:, 0]

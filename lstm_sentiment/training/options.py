@@ -78,7 +78,9 @@ class Options:
         "(a window of N drawn again for each minibatch)",
     )
     truncate_eval: bool = _option(
-        False, "truncate validation and test reviews too (off: evaluation sees whole reviews)"
+        False,
+        "truncate validation and test reviews too, random windows drawn once, at loading "
+        "(off: evaluation sees whole reviews)",
     )
     bucket: int = _option(
         0,
