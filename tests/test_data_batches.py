@@ -3,7 +3,7 @@
 import numpy
 import pytest
 
-from lstm_sentiment.data.batches import bucketed_minibatches_idx, get_minibatches_idx, truncate
+from lstm_sentiment.data.batches import bucketed_minibatches_idx, drop_words, get_minibatches_idx, truncate
 
 
 def test_truncate_keeps_the_first_or_the_last_words_of_longer_reviews_only():
@@ -29,6 +29,21 @@ def test_random_windows_are_contiguous_cover_every_start_and_follow_the_seed():
 def test_truncate_refuses_an_unknown_end():
     with pytest.raises(ValueError, match="keep must be one of"):
         truncate([[1, 2]], 1, "middle")
+
+
+def test_word_dropout_replaces_words_by_the_unknown_word_at_its_rate_and_follows_the_seed():
+    seqs = [list(range(2, 1002)), list(range(5, 505)), [7]]
+    numpy.random.seed(3)
+    dropped = drop_words(seqs, 0.3)
+    assert [len(s) for s in dropped] == [1000, 500, 1]  # the same positions, some words now 1
+    kept = [[w == v for w, v in zip(d, s)] for d, s in zip(dropped, seqs)]
+    assert all(w == 1 for d, k in zip(dropped, kept) for w, same in zip(d, k) if not same)
+    rate = 1 - numpy.mean(kept[0] + kept[1])
+    assert 0.26 < rate < 0.34, rate  # 1,500 draws at 0.3: 4 standard deviations either side
+    assert all(isinstance(w, int) for d in dropped for w in d)
+    numpy.random.seed(3)
+    assert drop_words(seqs, 0.3) == dropped
+    assert drop_words(seqs, 0) is seqs and seqs[0][0] == 2  # off: nothing drawn, nothing changed
 
 
 def lengths_of(n, seed=0):

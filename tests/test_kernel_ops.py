@@ -10,7 +10,7 @@ from pytensor.gradient import verify_grad
 
 from lstm_sentiment.kernel.backend import Backend
 from lstm_sentiment.kernel.build import load, why_unavailable
-from lstm_sentiment.kernel.ops import LSTM, Adadelta, Adam, LSTMFromIds, ScatterAdd, lstm_fused
+from lstm_sentiment.kernel.ops import LSTM, Adadelta, Adam, LSTMFromIds, LSTMGrad, ScatterAdd, lstm_fused
 from lstm_sentiment.lstm import adadelta, build_model, init_params, init_tparams, lstm_layer
 from lstm_sentiment.model.optimizers import adam
 
@@ -37,16 +37,18 @@ def _mask(T, B, rng, fractional=True):
     return mask
 
 
-@pytest.fixture(params=[1, pytest.param(3, marks=pytest.mark.slow)])
+@pytest.fixture(params=[1, pytest.param(2, marks=pytest.mark.slow), pytest.param(3, marks=pytest.mark.slow)])
 def threads(request):
-    """The kernel with one thread, and with the batch's rows shared among three."""
+    """The kernel with one thread, and with the batch's rows (then the steps, for the weights'
+    gradients) shared among two and three."""
     lib = load()
     lib.lstm_set_threads(request.param)
     yield request.param
     lib.lstm_set_threads(0)
 
 
-@pytest.mark.parametrize("T", [1, 7, pytest.param(45, marks=pytest.mark.slow)])  # 45: > one chunk (32)
+# 45: more than one chunk of projected steps (32); 300: the weights' gradients in three parts
+@pytest.mark.parametrize("T", [1, 7, *(pytest.param(T, marks=pytest.mark.slow) for T in (45, 300))])
 def test_lstm_and_its_gradient_equal_the_scan(threads, T):
     with config.change_flags(floatX="float64"):
         params = _params()
@@ -157,13 +159,65 @@ def test_h_alone_is_computed_without_the_gates():
     assert numpy.isfinite(h_kept).all()
 
 
+def test_training_pools_in_the_kernel_and_equals_the_scan():
+    """The model's cost and every gradient, with mean pooling and its gradient computed by the kernel
+    (LSTM("train_pooled"), LSTMGrad(pooled=True)), against the plain graph; a fractional mask weight."""
+    rng = numpy.random.RandomState(8)
+    mask = _mask(12, 7, rng)
+    mask[0] = 1  # no empty review
+    x = (rng.randint(1, 30, size=mask.shape) * (mask > 0)).astype("int64")
+    y = rng.randint(0, 2, size=7).astype("int64")
+    values, graphs = {}, {}
+    with config.change_flags(floatX="float64"):
+        for fused in (False, True):
+            tparams = init_tparams(_params(dict(OPTIONS, use_dropout=False)))
+            _, x_, mask_, y_, _, _, cost = build_model(tparams, dict(OPTIONS, use_dropout=False, fused=fused))
+            f = Backend().function([x_, mask_, y_], [cost, *tensor.grad(cost, list(tparams.values()))])
+            values[fused], graphs[fused] = f(x, mask, y), f.maker.fgraph.toposort()
+    for name, a, b in zip(["cost", *init_params(dict(OPTIONS, floatX="float64"))], values[False], values[True]):
+        numpy.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-13, err_msg=name)
+    ops = [n.op for n in graphs[True]]
+    assert LSTM("train_pooled") in ops and LSTMGrad(pooled=True) in ops
+    assert LSTM("train") not in ops and LSTMGrad() not in ops
+
+
 def test_wrong_shapes_are_reported():
     f = Backend().function(
         [],
         LSTM()(numpy.zeros((3, 2, 4)), numpy.ones((3, 5)), numpy.zeros((4, 16)), numpy.zeros(16), numpy.zeros((4, 16))),
     )
-    with pytest.raises(ValueError, match="shapes do not fit"):
+    with pytest.raises(ValueError, match=r"LSTM: mask has shape \(3, 5\), expected \(3, 2\)"):
         f()
+
+
+def _grad_inputs(T=3, B=2, D=4):
+    shapes = dict(emb=(T, B, D), mask=(T, B), W=(D, 4 * D), U=(D, 4 * D), h=(T, B, D), c=(T, B, D))
+    shapes.update(gates=(T, B, 4 * D), dh=(T, B, D))
+    return {name: numpy.ones(shape, dtype=config.floatX) for name, shape in shapes.items()}
+
+
+@pytest.mark.parametrize("wrong", ["emb", "mask", "W", "U", "h", "c", "gates", "dh"])
+def test_lstm_grad_refuses_each_input_of_the_wrong_shape_before_the_kernel(wrong):
+    inputs = _grad_inputs()
+    assert all(numpy.isfinite(v).all() for v in Backend().function([], LSTMGrad()(*inputs.values()))())
+    inputs[wrong] = inputs[wrong][..., :-1] if wrong != "h" else numpy.ones((3, 2, 5), dtype=config.floatX)
+    f = Backend().function([], LSTMGrad()(*inputs.values()))
+    named = "emb" if wrong == "h" else wrong  # h sets the sizes: then emb disagrees (it used to be overrun)
+    with pytest.raises(ValueError, match=f"LSTMGrad: {named} has shape"):
+        f()
+
+
+@pytest.mark.parametrize("step", [Adadelta, Adam])
+@pytest.mark.parametrize("wrong", [1, 2, 3])
+def test_optimizer_steps_refuse_arrays_that_disagree_with_the_parameter(step, wrong):
+    """A checkpoint's accumulator smaller than its parameter must not reach the kernel (it wrote past its end)."""
+    arrays = [numpy.ones((50, 8), dtype=config.floatX) for _ in range(4)]
+    arrays[wrong] = arrays[wrong][:10]
+    variables = [tensor.matrix(name) for name in ("p", "g", "s1", "s2")]
+    f = Backend().function(variables, step()(*variables, *[0.1, 1.0][: len(step.scalars)]))
+    name = ["gradient", "first average", "second average"][wrong - 1]
+    with pytest.raises(ValueError, match=f"{step.__name__}: {name} has shape \\(10, 8\\), expected \\(50, 8\\)"):
+        f(*arrays)
 
 
 def _optimizer_run(optimizer, tparams, grads, x, mask, y, cost, batches, fused):
@@ -226,3 +280,20 @@ def test_the_embedding_gradient_is_a_scatter_add_equal_to_numpys():
     numpy.testing.assert_allclose(f(index), expected, rtol=1e-6)
     with pytest.raises(IndexError, match="out of bounds"):
         f(numpy.array([0, 1, 2, 3, 4, 5, 12]))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_a_large_scatter_add_is_shared_among_threads_with_the_same_sums(threads):
+    """50,000 rows of 32 (the recipe's embedding), split by rows among threads: numpy's sums, in order."""
+    rng = numpy.random.RandomState(threads)
+    y = rng.randn(6400, 32).astype("float32")
+    idx = rng.randint(-50000, 50000, size=6400)
+    idx[:100] = 7  # many additions to one row
+    expected = numpy.zeros((50000, 32), dtype="float32")
+    numpy.add.at(expected, idx, y)  # sequential, in the order of idx
+    load().lstm_set_threads(threads)
+    try:
+        out = Backend().function([], ScatterAdd()(y, idx, 50000, 32))()
+    finally:
+        load().lstm_set_threads(0)
+    numpy.testing.assert_array_equal(out, expected)

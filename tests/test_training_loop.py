@@ -408,6 +408,22 @@ def test_random_windows_change_with_each_epoch_and_keep_the_truncated_length(mar
     assert first != second  # the same reviews, other windows
 
 
+def test_word_dropout_hides_words_of_training_minibatches_only(marker_pkl, monkeypatch):
+    from lstm_sentiment.training import loop
+
+    seen = []
+    real = loop.prepare_data
+    monkeypatch.setattr(loop, "prepare_data", lambda seqs, labels, **kw: seen.append(seqs) or real(seqs, labels, **kw))
+    options = dict(SMALL, max_epochs=3, word_dropout=0.2, optimizer="adam", lrate=0.01)
+    errors = train_lstm(dataset=marker_pkl, saveto="", **options)
+    training = [s for s in seen if len(s) == 16]  # full training minibatches
+    evaluation = [s for s in seen if len(s) == 64]  # full evaluation batches
+    unknown = numpy.mean([w == 1 for batch in training for r in batch for w in r])
+    assert 0.15 < unknown < 0.25, unknown  # the marker data has no unknown word of its own
+    assert not any(w == 1 for batch in evaluation for r in batch for w in r)
+    assert errors[1] < 0.1 and errors[2] < 0.1, errors  # the marker still gets through
+
+
 def test_adam_with_truncation_buckets_and_valid_only_learns_the_marker_task(marker_pkl, tmp_path, caplog):
     caplog.set_level("INFO", logger="lstm_sentiment")
     saveto = str(tmp_path / "adam.npz")

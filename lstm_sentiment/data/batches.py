@@ -50,6 +50,14 @@ def truncate(seqs, length, keep="head"):
     return cut
 
 
+def drop_words(seqs, p):
+    """Each word replaced by the unknown word (1) with probability ``p``, drawn from numpy's global RNG:
+    word dropout, so that training cannot lean on any one word."""
+    if p == 0:
+        return seqs
+    return [numpy.where(numpy.random.rand(len(s)) < p, 1, s).tolist() for s in seqs]
+
+
 def bucketed_minibatches_idx(lengths, minibatch_size, pool):
     """Shuffled minibatches of reviews of similar length, drawn from numpy's global RNG.
 

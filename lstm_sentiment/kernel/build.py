@@ -78,7 +78,7 @@ def _declare(lib):
     ptr, i = ctypes.c_void_p, ctypes.c_int
     for suffix in ("f32", "f64"):
         getattr(lib, f"lstm_forward_{suffix}").argtypes = [i, i, i] + [ptr] * 9
-        getattr(lib, f"lstm_backward_{suffix}").argtypes = [i, i, i] + [ptr] * 12
+        getattr(lib, f"lstm_backward_{suffix}").argtypes = [i, i, i] + [ptr] * 13
         getattr(lib, f"adadelta_{suffix}").argtypes = [ctypes.c_long] + [ptr] * 4
         getattr(lib, f"adadelta_{suffix}").restype = None
         getattr(lib, f"adam_{suffix}").argtypes = [ctypes.c_long] + [ptr] * 4 + [ctypes.c_double] * 2

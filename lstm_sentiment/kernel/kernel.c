@@ -8,11 +8,15 @@
  *   c[t] = m * (f * c[t-1] + i * g) + (1 - m) * c[t-1]
  *   h[t] = m * (o * tanh(c[t]))     + (1 - m) * h[t-1]
  * with h[-1] = c[-1] = 0. Rows whose mask is exactly 0 carry h and c over
- * unchanged, which is what the formula gives, so their products are skipped;
- * the input projection and the sums over time are each one large product, and
- * the batch's rows, independent through time, are shared among threads. For
- * prediction, the sum over time of mask * h comes out directly, and a word's
- * input projection can be a row of the table Wemb @ W + b.
+ * unchanged, which is what the formula gives, so their products are skipped.
+ * The batch's rows, independent through time, are shared among threads in
+ * ranges of consecutive rows; each thread makes every BLAS call of its rows
+ * itself, with one BLAS thread, so that no thread pool of the BLAS competes
+ * with ours. The input projection and the weights' gradients are products
+ * over a chunk of 32 steps of a thread's rows at a time, while they are in
+ * its cache. Mean pooling's sum over time of mask * h, and its gradient, are
+ * computed as the steps go. For prediction, a word's input projection can be
+ * a row of the table Wemb @ W + b.
  *
  * build.py compiles this file at first use. It includes itself twice, to
  * define every function for float (suffix _f32) and for double (_f64).
@@ -61,10 +65,34 @@ static int pool_size(void) {
     n = n < MAX_THREADS ? n : MAX_THREADS;
     return n > 1 ? n : 1;
 }
+/* Steps whose input projection, or weights' gradients, a thread computes in one product. */
+enum { CHUNK = 32 };
+
 /* Threads for a batch of B rows: at least 4 rows each, or a product is mostly overhead. */
 static int threads(int B) {
     int n = pool_size() < B / 4 ? pool_size() : B / 4;
     return n > 1 ? n : 1;
+}
+
+/* Run body on each of the n jobs of `size` bytes at `jobs`: job 0 in this thread, the others each
+ * in a thread of its own; a job whose thread cannot start runs here, after the others. */
+static void run_jobs(void *(*body)(void *), void *jobs, int n, size_t size) {
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int i = 1; i < n; i++) started[i] = !pthread_create(&ids[i], NULL, body, (char *)jobs + i * size);
+    body(jobs);
+    for (int i = 1; i < n; i++) {
+        if (started[i]) pthread_join(ids[i], NULL);
+        else body((char *)jobs + i * size);
+    }
+}
+
+/* Rows by their number of real steps, longest first (ties by row), for qsort. */
+typedef struct { long len; int row; } row_len;
+static int longest_first(const void *a, const void *b) {
+    const row_len *x = a, *y = b;
+    if (x->len != y->len) return x->len < y->len ? 1 : -1;
+    return (x->row > y->row) - (x->row < y->row);
 }
 
 /* Whether n bytes at a and b are the same (LSTMFromIds: are the parameters unchanged?). */
@@ -122,35 +150,46 @@ typedef struct {
     int T, B, D, nown, status;
     const int *own;
     const long long *ids; /* with table: the word of each (t, b), whose projection is a row of table */
-    const REAL *emb, *mask, *W, *b, *U, *h, *c, *gates, *dh, *table;
-    REAL *hw, *cw, *gw, *dx, *pool;
+    const REAL *emb, *mask, *W, *b, *U, *h, *c, *gates, *dh, *dpool, *table;
+    REAL *hw, *cw, *gw, *pool;
+    int ring; /* hw and cw hold two steps, in turn, not T */
+    int part; /* which of the pass's jobs this is */
+    REAL *demb, *sums; /* backward: demb, and each part's sums of dW, dU and db, side by side */
 } F(job);
 
-/* The forward time loop for rows `own`: h, c and (unless gates is NULL, in which case the input
- * is projected CHUNK steps at a time, into a buffer of this thread) the activated gates, which
- * then already hold the projected input. Masked rows carry h and c and get zero gates. With
- * pool, h and c hold two steps, in turn, and pool gets the sum over t of mask * h, summed in
- * double as PyTensor sums float32. */
+/* The forward time loop for rows `own`: h, c and, unless gates is NULL, the activated gates.
+ * The input is projected CHUNK steps at a time, into a buffer of this thread (or, with table,
+ * looked up). Masked rows carry h and c and get zero gates. With pool, pool gets the sum over
+ * t of mask * h, summed in double as PyTensor sums float32. */
+/* One row's step through the cell, from its activated gates p and c[t-1], h[t-1]: c[t], h[t]. */
+static void F(cell)(int D, REAL mb, const REAL *restrict p, const REAL *restrict c_, const REAL *restrict h_,
+                    REAL *restrict ct, REAL *restrict ht) {
+    for (int k = 0; k < D; k++) ct[k] = mb * (p[D + k] * c_[k] + p[k] * p[3 * D + k]) + (1 - mb) * c_[k];
+    for (int k = 0; k < D; k++) ht[k] = TANH(ct[k]);
+    for (int k = 0; k < D; k++) ht[k] = mb * (p[2 * D + k] * ht[k]) + (1 - mb) * h_[k];
+}
+
 static void *F(forward_rows)(void *arg) {
     F(job) *a = arg;
-    const int T = a->T, B = a->B, D = a->D, G = 4 * D, nown = a->nown, CHUNK = 32;
+    const int T = a->T, B = a->B, D = a->D, G = 4 * D, nown = a->nown;
     REAL *h = a->hw, *c = a->cw, *gates = a->gw;
     REAL *pre = malloc(sizeof(REAL) * nown * G + 1), *hprev = malloc(sizeof(REAL) * nown * D + 1);
-    const int chunked = !gates && !a->table;
+    const int chunked = !a->table;
     REAL *eb = chunked ? malloc(sizeof(REAL) * CHUNK * nown * D + 1) : NULL;
     REAL *xp = chunked ? malloc(sizeof(REAL) * CHUNK * nown * G + 1) : NULL;
     int *rows = malloc(sizeof(int) * nown + 1);
+    REAL *zero = calloc((size_t)D + 1, sizeof(REAL)); /* h[-1] and c[-1] */
     double *acc = a->pool ? calloc((size_t)nown * D + 1, sizeof(double)) : NULL;
     /* U packed, for prediction's larger batches; for a few rows (training) it does not pay */
     REAL *Up = nown >= PACK_ROWS ? malloc(PACK_SIZE(BMatrix, nown, G, D) + 1) : NULL;
     a->status = -1;
-    if (!pre || !hprev || !rows || (chunked && (!eb || !xp)) || (a->pool && !acc)) goto done;
+    if (!pre || !hprev || !rows || !zero || (chunked && (!eb || !xp)) || (a->pool && !acc)) goto done;
     if (nown >= PACK_ROWS && !Up) goto done;
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
     if (Up) PACK(RowMajor, BMatrix, NoTrans, nown, G, D, 1, a->U, G, Up);
     for (int t = 0; t < T; t++) {
         const REAL *m = a->mask + (size_t)t * B;
-        const size_t now = a->pool ? (size_t)(t & 1) : (size_t)t, before = a->pool ? now ^ 1 : now - 1;
+        const size_t now = a->ring ? (size_t)(t & 1) : (size_t)t, before = a->ring ? now ^ 1 : now - 1;
         const REAL *hp = t ? h + before * B * D : NULL;
         const REAL *cp = t ? c + before * B * D : NULL;
         if (chunked && t % CHUNK == 0) {
@@ -166,9 +205,8 @@ static void *F(forward_rows)(void *arg) {
             if (m[a->own[q]] != 0) rows[n++] = q;
         for (int j = 0; j < n; j++) {
             const int r = a->own[rows[j]];
-            const REAL *x = gates ? gates + ((size_t)t * B + r) * G
-                            : a->table ? a->table + (size_t)a->ids[(size_t)t * B + r] * G
-                            : xp + ((size_t)(t % CHUNK) * nown + rows[j]) * G;
+            const REAL *x = a->table ? a->table + (size_t)a->ids[(size_t)t * B + r] * G
+                                     : xp + ((size_t)(t % CHUNK) * nown + rows[j]) * G;
             memcpy(pre + (size_t)j * G, x, sizeof(REAL) * G);
             if (hp) memcpy(hprev + (size_t)j * D, hp + (size_t)r * D, sizeof(REAL) * D);
         }
@@ -185,13 +223,8 @@ static void *F(forward_rows)(void *arg) {
                 if (gates) memset(gates + ((size_t)t * B + r) * G, 0, sizeof(REAL) * G);
                 continue;
             }
-            const REAL mb = m[r], *p = pre + (size_t)j * G;
-            for (int k = 0; k < D; k++) {
-                REAL cprev = c_ ? c_[k] : 0;
-                cb[k] = mb * (p[D + k] * cprev + p[k] * p[3 * D + k]) + (1 - mb) * cprev;
-            }
-            for (int k = 0; k < D; k++) hb[k] = TANH(cb[k]);
-            for (int k = 0; k < D; k++) hb[k] = mb * (p[2 * D + k] * hb[k]) + (1 - mb) * (h_ ? h_[k] : 0);
+            const REAL *p = pre + (size_t)j * G;
+            F(cell)(D, m[r], p, c_ ? c_ : zero, h_ ? h_ : zero, cb, hb);
             if (gates) memcpy(gates + ((size_t)t * B + r) * G, p, sizeof(REAL) * G);
             j++;
         }
@@ -207,126 +240,146 @@ static void *F(forward_rows)(void *arg) {
     a->status = 0;
     MKL_Set_Num_Threads_Local(blas_threads);
 done:
-    free(pre); free(hprev); free(eb); free(xp); free(rows); free(acc); free(Up);
+    free(pre); free(hprev); free(eb); free(xp); free(rows); free(zero); free(acc); free(Up);
     return NULL;
 }
 
-/* The backward time loop for rows `own`: dcost/dpreact into dx (rows own of every step). */
+/* One row's step back through the cell, from the activated gates p, c[t] and c[t-1]: dpreact
+ * into dp, and dh and dc (through the later steps) become those through this step and later. */
+static void F(cell_back)(int D, REAL mb, const REAL *restrict p, const REAL *restrict ct,
+                         const REAL *restrict c_, REAL *restrict tc, REAL *restrict dp, REAL *restrict dh,
+                         REAL *restrict dc) {
+    for (int k = 0; k < D; k++) tc[k] = TANH(ct[k]);
+    for (int k = 0; k < D; k++) {
+        const REAL i = p[k], f = p[D + k], o = p[2 * D + k], g = p[3 * D + k];
+        const REAL dhn = mb * dh[k];                            /* through o * tanh(c) */
+        const REAL dct = dc[k] + dhn * o * (1 - tc[k] * tc[k]); /* for c[t] */
+        const REAL dcn = mb * dct;                              /* through f * c_ + i * g */
+        dp[k] = dcn * g * i * (1 - i);
+        dp[D + k] = dcn * c_[k] * f * (1 - f);
+        dp[2 * D + k] = dhn * tc[k] * o * (1 - o);
+        dp[3 * D + k] = dcn * i * (1 - g * g);
+        dc[k] = (1 - mb) * dct + dcn * f;
+        dh[k] = (1 - mb) * dh[k];
+    }
+}
+
+/* The weight gradients of a chunk of `rows` (step, row) pairs, from their dpreact dx and their
+ * inputs eh, each row emb[t] then h[t-1] side by side: sWU (dW's sum, then dU's) += eh^T dx,
+ * sb += the sums of dx, and de = dx @ W^T. */
+static void F(chunk_grads)(int rows, int D, const REAL *dx, const REAL *eh, const REAL *W, REAL *restrict sWU,
+                           REAL *restrict sb, REAL *de) {
+    const int G = 4 * D;
+    GEMM(RowMajor, Trans, NoTrans, 2 * D, G, rows, 1, eh, 2 * D, dx, G, 1, sWU, G);
+    GEMM(RowMajor, NoTrans, Trans, rows, D, G, 1, dx, G, W, G, 0, de, D);
+    for (int j = 0; j < rows; j++)
+        for (int k = 0; k < G; k++) sb[k] += dx[(size_t)j * G + k];
+}
+
+/* The backward time loop for rows `own`: dpreact, step by step, and from it, CHUNK steps at a
+ * time (while they are in this thread's cache), demb and this part's sums of dW, dU and db. */
 static void *F(backward_rows)(void *arg) {
     F(job) *a = arg;
     const int T = a->T, B = a->B, D = a->D, G = 4 * D, nown = a->nown;
+    REAL *sW = a->sums + (size_t)a->part * (2 * D + 1) * G, *sb = sW + 2 * D * G; /* dW's, dU's; db's */
     REAL *dhc = calloc((size_t)nown * D + 1, sizeof(REAL)); /* dcost/dh[t] through steps > t */
     REAL *dcc = calloc((size_t)nown * D + 1, sizeof(REAL)); /* dcost/dc[t] through steps > t */
-    REAL *dhp = malloc(sizeof(REAL) * nown * D + 1), *dpre = malloc(sizeof(REAL) * nown * G + 1);
+    REAL *zero = calloc((size_t)2 * D + 1, sizeof(REAL)), *tc = zero + D; /* c[-1]; tanh(c[t]) */
+    REAL *dhp = malloc(sizeof(REAL) * nown * D + 1);
+    REAL *dx = malloc(sizeof(REAL) * CHUNK * nown * G + 1); /* the chunk's dpreact, [step][q] */
+    REAL *eh = malloc(sizeof(REAL) * CHUNK * nown * 2 * D + 1); /* the chunk's emb[t] and h[t-1] */
+    REAL *de = malloc(sizeof(REAL) * CHUNK * nown * D + 1);
     int *rows = malloc(sizeof(int) * nown + 1);
     a->status = -1;
-    if (!dhc || !dcc || !dhp || !dpre || !rows) goto done;
+    if (!dhc || !dcc || !zero || !dhp || !dx || !eh || !de || !rows) goto done;
+    memset(sW, 0, sizeof(REAL) * (2 * D + 1) * G);
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
     for (int t = T - 1; t >= 0; t--) {
         const REAL *m = a->mask + (size_t)t * B;
-        const REAL *cp = t ? a->c + (size_t)(t - 1) * B * D : NULL;
+        const int first = t - t % CHUNK; /* the chunk's first step */
+        REAL *dxt = dx + (size_t)(t - first) * nown * G;
         int n = 0;
         for (int q = 0; q < nown; q++) {
             const int r = a->own[q];
-            memset(a->dx + ((size_t)t * B + r) * G, 0, sizeof(REAL) * G);
-            for (int k = 0; k < D; k++) dhc[(size_t)q * D + k] += a->dh[((size_t)t * B + r) * D + k];
+            const size_t at = (size_t)t * B + r;
+            if (a->dpool) /* mean pooling's gradient: dh[t] = mask[t] * dpool */
+                for (int k = 0; k < D; k++) dhc[(size_t)q * D + k] += m[r] * a->dpool[(size_t)r * D + k];
+            else
+                for (int k = 0; k < D; k++) dhc[(size_t)q * D + k] += a->dh[at * D + k];
+            REAL *row = eh + ((size_t)(t - first) * nown + q) * 2 * D;
+            memcpy(row, a->emb + at * D, sizeof(REAL) * D);
+            memcpy(row + D, t ? a->h + (at - B) * D : zero, sizeof(REAL) * D);
             if (m[r] != 0) rows[n++] = q;
+            else memset(dxt + (size_t)q * G, 0, sizeof(REAL) * G);
         }
         for (int j = 0; j < n; j++) {
-            const int q = rows[j], r = a->own[q];
-            const REAL mb = m[r], *p = a->gates + ((size_t)t * B + r) * G;
-            const REAL *cb = a->c + ((size_t)t * B + r) * D, *c_ = cp ? cp + (size_t)r * D : NULL;
-            REAL *dp = dpre + (size_t)j * G, *dhb = dhc + (size_t)q * D, *dcb = dcc + (size_t)q * D;
-            REAL *tc = dp + 3 * D; /* tanh(c[t]), until the last line of the loop below */
-            for (int k = 0; k < D; k++) tc[k] = TANH(cb[k]);
-            for (int k = 0; k < D; k++) {
-                const REAL i = p[k], f = p[D + k], o = p[2 * D + k], g = p[3 * D + k];
-                const REAL dhn = mb * dhb[k];                            /* through o * tanh(c) */
-                const REAL dct = dcb[k] + dhn * o * (1 - tc[k] * tc[k]); /* for c[t] */
-                const REAL dcn = mb * dct;                               /* through f * c_ + i * g */
-                dp[k] = dcn * g * i * (1 - i);
-                dp[D + k] = dcn * (c_ ? c_[k] : 0) * f * (1 - f);
-                dp[2 * D + k] = dhn * tc[k] * o * (1 - o);
-                dp[3 * D + k] = dcn * i * (1 - g * g);
-                dcb[k] = (1 - mb) * dct + dcn * f;
-                dhb[k] = (1 - mb) * dhb[k];
-            }
-            memcpy(a->dx + ((size_t)t * B + r) * G, dp, sizeof(REAL) * G);
+            const int q = rows[j];
+            const size_t at = (size_t)t * B + a->own[q];
+            F(cell_back)(D, m[a->own[q]], a->gates + at * G, a->c + at * D, t ? a->c + (at - B) * D : zero, tc,
+                         dxt + (size_t)q * G, dhc + (size_t)q * D, dcc + (size_t)q * D);
         }
-        if (t && n) { /* dh[t-1] += dpreact @ U^T */
-            GEMM(RowMajor, NoTrans, Trans, n, D, G, 1, dpre, G, a->U, G, 0, dhp, D);
-            for (int j = 0; j < n; j++)
-                for (int k = 0; k < D; k++) dhc[(size_t)rows[j] * D + k] += dhp[(size_t)j * D + k];
+        if (t && n) { /* dh[t-1] += dpreact @ U^T, over all own rows (masked ones add 0) */
+            GEMM(RowMajor, NoTrans, Trans, nown, D, G, 1, dxt, G, a->U, G, 0, dhp, D);
+            for (int k = 0; k < nown * D; k++) dhc[k] += dhp[k];
+        }
+        if (t == first) { /* the chunk is complete: its weight gradients */
+            const int steps = (T - first < CHUNK ? T - first : CHUNK);
+            F(chunk_grads)(steps * nown, D, dx, eh, a->W, sW, sb, de);
+            for (int s = 0; s < steps; s++)
+                for (int q = 0; q < nown; q++)
+                    memcpy(a->demb + ((size_t)(first + s) * B + a->own[q]) * D, de + ((size_t)s * nown + q) * D,
+                           sizeof(REAL) * D);
         }
     }
     a->status = 0;
     MKL_Set_Num_Threads_Local(blas_threads);
 done:
-    free(dhc); free(dcc); free(dhp); free(dpre); free(rows);
+    free(dhc); free(dcc); free(zero); free(dhp); free(dx); free(eh); free(de); free(rows);
     return NULL;
 }
 
-/* Run `body` over the batch's rows, split into up to `threads` groups of about equal work
- * (real steps), each group in its own thread; rows are independent through time. */
+/* Run `body` over the batch's rows, split into up to `threads` ranges of consecutive rows (so
+ * that no two threads write the same cache line) of about equal work (real steps), each range
+ * in its own thread; rows are independent through time. */
 static int F(parallel)(void *(*body)(void *), F(job) proto) {
-    const int B = proto.B, T = proto.T;
-    int nt = threads(B);
+    const int B = proto.B, T = proto.T, nt = threads(B);
     F(job) jobs[MAX_THREADS];
-    pthread_t ids[MAX_THREADS];
-    int *own = malloc(sizeof(int) * B + 1), *order = malloc(sizeof(int) * B + 1);
-    long *len = calloc((size_t)B + 1, sizeof(long)), load[MAX_THREADS] = {0};
-    int count[MAX_THREADS] = {0}, group_of_row, status = -1;
-    if (!own || !order || !len) goto done;
+    int *own = malloc(sizeof(int) * B + 1), status = -1;
+    long *done_by = malloc(sizeof(long) * B + 1); /* real steps of rows 0..r */
+    if (!own || !done_by) goto done;
+    long total = 0;
     for (int r = 0; r < B; r++) {
-        order[r] = r;
-        for (int t = 0; t < T; t++) len[r] += proto.mask[(size_t)t * B + r] != 0;
+        own[r] = r;
+        for (int t = 0; t < T; t++) total += proto.mask[(size_t)t * B + r] != 0;
+        done_by[r] = total + r + 1; /* a masked-out row still costs a little */
     }
-    for (int i = 1; i < B; i++) /* longest first */
-        for (int j = i; j > 0 && len[order[j]] > len[order[j - 1]]; j--) {
-            int tmp = order[j]; order[j] = order[j - 1]; order[j - 1] = tmp;
-        }
-    int *group = malloc(sizeof(int) * B + 1);
-    if (!group) goto done;
-    for (int i = 0; i < B; i++) { /* each row to the least loaded group */
-        group_of_row = 0;
-        for (int g = 1; g < nt; g++) if (load[g] < load[group_of_row]) group_of_row = g;
-        group[order[i]] = group_of_row;
-        load[group_of_row] += len[order[i]] + 1;
-        count[group_of_row]++;
-    }
-    for (int g = 0, start = 0; g < nt; g++) {
+    total += B;
+    for (int g = 0, r = 0; g < nt; g++) {
+        const int first = r;
+        while (r < B && (g == nt - 1 || done_by[r] * nt <= total * (g + 1))) r++;
         jobs[g] = proto;
-        jobs[g].own = own + start;
-        jobs[g].nown = 0;
-        for (int r = 0; r < B; r++) if (group[r] == g) own[start + jobs[g].nown++] = r;
-        start += count[g];
+        jobs[g].own = own + first;
+        jobs[g].nown = r - first;
+        jobs[g].part = g;
     }
-    free(group);
+    run_jobs(body, jobs, nt, sizeof(F(job)));
     status = 0;
-    int started = 0;
-    for (int g = 1; g < nt; g++, started++)
-        if (pthread_create(&ids[g], NULL, body, &jobs[g])) break;
-    body(&jobs[0]);
-    for (int g = 1; g <= started; g++) pthread_join(ids[g], NULL);
-    if (started < nt - 1) /* a thread could not start: do its part here */
-        for (int g = started + 1; g < nt; g++) body(&jobs[g]);
     for (int g = 0; g < nt; g++) status |= jobs[g].status;
 done:
-    free(own); free(order); free(len);
+    free(own); free(done_by);
     return status;
 }
 
 /* emb (T,B,D), mask (T,B), W and U (D,4D), b (4D) -> h and c (T,B,D) and, unless gates is
- * NULL, the activated gates (T,B,4D) for the backward pass (0 on masked rows). Without gates,
- * the input projection is made a few steps at a time, which bounds the memory it takes.
- * With pool (B,D) instead of h, c and gates: only the sum over t of mask * h. */
+ * NULL, the activated gates (T,B,4D) for the backward pass (0 on masked rows); unless pool is
+ * NULL, the sum over t of mask * h (B,D). With h NULL, only that sum: no step is stored. */
 int F(lstm_forward)(int T, int B, int D, const REAL *emb, const REAL *mask, const REAL *W,
                     const REAL *b, const REAL *U, REAL *h, REAL *c, REAL *gates, REAL *pool) {
-    REAL *ring = pool ? malloc(sizeof(REAL) * 4 * B * D + 1) : NULL;
-    if (pool && !ring) return -1;
-    if (gates) F(project)(T * B, D, emb, W, b, gates);
+    REAL *ring = h ? NULL : malloc(sizeof(REAL) * 4 * B * D + 1);
+    if (!h && !ring) return -1;
     F(job) proto = {.T = T, .B = B, .D = D, .emb = emb, .mask = mask, .W = W, .b = b, .U = U,
-                    .hw = pool ? ring : h, .cw = pool ? ring + 2 * B * D : c, .gw = gates, .pool = pool};
+                    .hw = h ? h : ring, .cw = h ? c : ring + 2 * B * D, .gw = h ? gates : NULL, .pool = pool,
+                    .ring = !h};
     int status = F(parallel)(F(forward_rows), proto);
     free(ring);
     return status;
@@ -344,50 +397,64 @@ int F(lstm_pooled_ids)(int T, int B, int D, const REAL *table, const long long *
     REAL *ring = malloc(sizeof(REAL) * 4 * B * D + 1);
     if (!ring) return -1;
     F(job) proto = {.T = T, .B = B, .D = D, .ids = ids, .table = table, .mask = mask, .U = U,
-                    .hw = ring, .cw = ring + 2 * B * D, .pool = pool};
+                    .hw = ring, .cw = ring + 2 * B * D, .pool = pool, .ring = 1};
     int status = F(parallel)(F(forward_rows), proto);
     free(ring);
     return status;
 }
 
-/* Given dh (T,B,D), the gradient of the cost for every h[t], and the forward pass's inputs,
- * h, c and gates: the gradients for emb (T,B,D), W and U (D,4D) and b (4D). */
+/* Given dh (T,B,D), the gradient of the cost for every h[t] (or, with dh NULL, dpool (B,D), that
+ * for the sum over t of mask * h), and the forward pass's inputs, h, c and gates: the gradients
+ * for emb (T,B,D), W and U (D,4D) and b (4D). Each thread sums its rows' share of dW, dU and db;
+ * the shares are then added in a fixed order. */
 int F(lstm_backward)(int T, int B, int D, const REAL *emb, const REAL *mask, const REAL *W,
                      const REAL *U, const REAL *h, const REAL *c, const REAL *gates,
-                     const REAL *dh, REAL *demb, REAL *dW, REAL *db, REAL *dU) {
-    const int G = 4 * D, R = T * B;
-    REAL *dx = malloc(sizeof(REAL) * ((size_t)R * G + 1)); /* dcost/dpreact, all steps */
-    if (!dx) return -1;
-    F(job) proto = {.T = T, .B = B, .D = D, .mask = mask, .U = U, .c = c, .gates = gates, .dh = dh,
-                    .dx = dx};
-    if (F(parallel)(F(backward_rows), proto)) { free(dx); return -1; }
-    /* dU = sum over t of h[t-1]^T @ dpreact[t]; dW = emb^T @ dpreact; demb = dpreact @ W^T */
-    if (T > 1) GEMM(RowMajor, Trans, NoTrans, D, G, R - B, 1, h, D, dx + (size_t)B * G, G, 0, dU, G);
-    else memset(dU, 0, sizeof(REAL) * D * G);
-    if (R) {
-        GEMM(RowMajor, Trans, NoTrans, D, G, R, 1, emb, D, dx, G, 0, dW, G);
-        GEMM(RowMajor, NoTrans, Trans, R, D, G, 1, dx, G, W, G, 0, demb, D);
-    } else {
-        memset(dW, 0, sizeof(REAL) * D * G);
-    }
+                     const REAL *dh, const REAL *dpool, REAL *demb, REAL *dW, REAL *db, REAL *dU) {
+    const int G = 4 * D, nt = threads(B);
+    REAL *sums = malloc(sizeof(REAL) * ((size_t)nt * (2 * D + 1) * G + 1));
+    F(job) proto = {.T = T, .B = B, .D = D, .emb = emb, .mask = mask, .W = W, .U = U, .h = h, .c = c,
+                    .gates = gates, .dh = dh, .dpool = dh ? NULL : dpool, .demb = demb, .sums = sums};
+    if (!sums || F(parallel)(F(backward_rows), proto)) { free(sums); return -1; }
+    memset(dW, 0, sizeof(REAL) * D * G);
+    memset(dU, 0, sizeof(REAL) * D * G);
     memset(db, 0, sizeof(REAL) * G);
-    for (int r = 0; r < R; r++)
-        for (int k = 0; k < G; k++) db[k] += dx[(size_t)r * G + k];
-    free(dx);
+    for (int i = 0; i < nt; i++) {
+        const REAL *sW = sums + (size_t)i * (2 * D + 1) * G, *sU = sW + D * G, *sb = sU + D * G;
+        for (int k = 0; k < D * G; k++) { dW[k] += sW[k]; dU[k] += sU[k]; }
+        for (int k = 0; k < G; k++) db[k] += sb[k];
+    }
+    free(sums);
     return 0;
 }
 
-/* out (n, D) = zeros with y's rows (K, D) added at rows idx: the gradient of an embedding
- * lookup. Negative indices count from the end, as in NumPy; returns -1 if one is out of range. */
-int F(scatter_add)(long long n, int D, long long K, const REAL *y, const long long *idx, REAL *out) {
-    memset(out, 0, sizeof(REAL) * n * D);
-    for (long long k = 0; k < K; k++) {
-        long long i = idx[k] < 0 ? idx[k] + n : idx[k];
-        if (i < 0 || i >= n) return -1;
-        REAL *o = out + i * D;
-        const REAL *v = y + k * D;
+/* Rows [begin, end) of a scatter-add: zeros, plus the rows of y whose index falls among them. */
+typedef struct { long long n, K, begin, end; int D; const REAL *y; const long long *idx; REAL *out; } F(scatter);
+
+static void *F(scatter_part)(void *arg) {
+    const F(scatter) *a = arg;
+    const int D = a->D;
+    memset(a->out + a->begin * D, 0, sizeof(REAL) * (a->end - a->begin) * D);
+    for (long long k = 0; k < a->K; k++) {
+        const long long i = a->idx[k] < 0 ? a->idx[k] + a->n : a->idx[k];
+        if (i < a->begin || i >= a->end) continue;
+        REAL *restrict o = a->out + i * D;
+        const REAL *restrict v = a->y + k * D;
         for (int d = 0; d < D; d++) o[d] += v[d];
     }
+    return NULL;
+}
+
+/* out (n, D) = zeros with y's rows (K, D) added at rows idx: the gradient of an embedding
+ * lookup. Negative indices count from the end, as in NumPy; returns -1, having written nothing,
+ * if one is out of range. Large tables are shared among threads by rows, each adding in the
+ * order of idx: the same sums with any number of threads. */
+int F(scatter_add)(long long n, int D, long long K, const REAL *y, const long long *idx, REAL *out) {
+    for (long long k = 0; k < K; k++)
+        if (idx[k] < -n || idx[k] >= n) return -1;
+    const int nt = n * D < (1LL << 16) ? 1 : pool_size();
+    F(scatter) parts[MAX_THREADS];
+    for (int i = 0; i < nt; i++) parts[i] = (F(scatter)){n, K, n * i / nt, n * (i + 1) / nt, D, y, idx, out};
+    run_jobs(F(scatter_part), parts, nt, sizeof(F(scatter)));
     return 0;
 }
 
@@ -433,22 +500,15 @@ static void *F(adam_part)(void *arg) {
 
 /* `part` over all of `whole`; large arrays (the embedding) are shared among the threads. */
 static void F(in_parts)(void *(*part)(void *), F(step) whole) {
-    long n = whole.end;
-    int nt = n < (1L << 16) ? 1 : pool_size();
+    const long n = whole.end;
+    const int nt = n < (1L << 16) ? 1 : pool_size();
     F(step) parts[MAX_THREADS];
-    pthread_t ids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
     for (int i = 0; i < nt; i++) {
         parts[i] = whole;
         parts[i].begin = n * i / nt;
         parts[i].end = n * (i + 1) / nt;
     }
-    for (int i = 1; i < nt; i++) started[i] = !pthread_create(&ids[i], NULL, part, &parts[i]);
-    part(&parts[0]);
-    for (int i = 1; i < nt; i++) {
-        if (started[i]) pthread_join(ids[i], NULL);
-        else part(&parts[i]);
-    }
+    run_jobs(part, parts, nt, sizeof(F(step)));
 }
 
 void F(adadelta)(long n, REAL *p, const REAL *g, REAL *ru2, REAL *rg2) {

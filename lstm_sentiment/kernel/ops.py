@@ -3,13 +3,14 @@
 ``lstm_fused(emb, mask, W, b, U)`` gives the same hidden states as
 ``lstm.lstm_layer``'s input projection and scan over ``_step``, and its
 gradient is theirs: one call into C per minibatch instead of a loop of
-small ops, with the time loop's products on the active rows only and the
-sums over time done as single large products. ``Adadelta`` and ``Adam``
-are the optimizers' steps and ``ScatterAdd`` the embedding's gradient, each
-in one pass. The rewrites at the end choose the forward-only, pooled and
-word-table (``LSTMFromIds``) versions for prediction; they are registered
-nowhere, and run only in the package's own mode (``backend.py``). The tests
-check every Op against the plain graph it replaces.
+small ops, with the time loop's products on the active rows only.
+``Adadelta`` and ``Adam`` are the optimizers' steps and ``ScatterAdd`` the
+embedding's gradient, each in one pass. The rewrites at the end choose the
+forward-only, pooled and word-table (``LSTMFromIds``) versions for
+prediction, and in training let the kernel compute mean pooling and its
+gradient as it goes; they are registered nowhere, and run only in the
+package's own mode (``backend.py``). The tests check every Op against the
+plain graph it replaces.
 """
 
 import numpy
@@ -37,6 +38,20 @@ def _same(a, b):
     return a.shape == b.shape and a.dtype == b.dtype and bool(load().same_bytes(a.nbytes, address(a), address(b)))
 
 
+def _address_or_none(array):
+    return None if array is None else address(array)
+
+
+def _check_shapes(op, expected, arrays, dtype=None):
+    """ValueError naming the first of ``arrays`` whose shape is not its ``expected`` one (or whose dtype is
+    not ``dtype``): the kernel trusts the sizes it is given, so nothing that disagrees may reach it."""
+    for name, array in arrays.items():
+        if array.shape != expected[name]:
+            raise ValueError(f"{op}: {name} has shape {array.shape}, expected {expected[name]}")
+        if dtype is not None and array.dtype != dtype:
+            raise ValueError(f"{op}: {name} is {array.dtype}, expected {dtype}")
+
+
 def _check(status):
     """The kernel returns nonzero when it could not allocate its buffers."""
     if status:
@@ -54,11 +69,13 @@ class LSTM(Op):
     - ``"h"``: h alone, storing neither c nor the gates (a rewrite picks it where
       nothing differentiates through the node);
     - ``"pooled"``: the (B, D) sum over time of mask * h, never storing h (a
-      rewrite picks it for mean pooling).
+      rewrite picks it for mean pooling);
+    - ``"train_pooled"``: h, c, the gates and that sum (a rewrite picks it for
+      mean pooling in training; ``LSTMGrad(pooled=True)`` takes the sum's gradient).
     """
 
     __props__ = ("output",)
-    OUTPUTS = ("train", "h", "pooled")
+    OUTPUTS = ("train", "h", "pooled", "train_pooled")
 
     def __init__(self, output="train"):
         if output not in self.OUTPUTS:
@@ -73,16 +90,15 @@ class LSTM(Op):
         ):
             raise TypeError("LSTM needs emb (T, B, D), mask (T, B), W, U (D, 4D) and b (4D) of one dtype")
         h = tensor.tensor(dtype=emb.dtype, shape=(None, None, None))
-        outputs = {"train": [h, h.type(), h.type()], "h": [h], "pooled": [tensor.matrix(dtype=emb.dtype)]}
+        train, pool = [h, h.type(), h.type()], tensor.matrix(dtype=emb.dtype)
+        outputs = {"train": train, "h": [h], "pooled": [pool], "train_pooled": [*train, pool]}
         return Apply(self, [emb, mask, W, b, U], outputs[self.output])
 
     def perform(self, node, inputs, output_storage):
         emb, mask, W, b, U = _contiguous(*inputs)
         T, B, D = emb.shape
-        if mask.shape != (T, B) or W.shape != (D, 4 * D) or U.shape != (D, 4 * D) or b.shape != (4 * D,):
-            raise ValueError(
-                f"LSTM: shapes do not fit: emb {emb.shape}, mask {mask.shape}, W {W.shape}, b {b.shape}, U {U.shape}"
-            )
+        expected = dict(mask=(T, B), W=(D, 4 * D), b=(4 * D,), U=(D, 4 * D))
+        _check_shapes("LSTM", expected, dict(mask=mask, W=W, b=b, U=U))
         forward = function("lstm_forward", emb.dtype)
         if self.output == "pooled":
             pool = numpy.empty((B, D), dtype=emb.dtype)
@@ -91,20 +107,16 @@ class LSTM(Op):
             return
         h = numpy.empty((T, B, D), dtype=emb.dtype)
         c = numpy.empty_like(h)
-        gates = numpy.empty((T, B, 4 * D), dtype=emb.dtype) if self.output == "train" else None
-        _check(
-            forward(
-                T, B, D, *map(address, (emb, mask, W, b, U, h, c)), address(gates) if gates is not None else None, None
-            )
-        )
-        output_storage[0][0] = h
-        if gates is not None:
-            output_storage[1][0] = c
-            output_storage[2][0] = gates
+        gates = numpy.empty((T, B, 4 * D), dtype=emb.dtype) if self.output != "h" else None
+        pool = numpy.empty((B, D), dtype=emb.dtype) if self.output == "train_pooled" else None
+        _check(forward(T, B, D, *map(address, (emb, mask, W, b, U, h, c)), *map(_address_or_none, (gates, pool))))
+        for storage, value in zip(output_storage, (h, c, gates, pool)):
+            storage[0] = value
 
     def infer_shape(self, fgraph, node, shapes):
         (T, B, D), _, (_, G), _, _ = shapes
-        return {"train": [(T, B, D), (T, B, D), (T, B, G)], "h": [(T, B, D)], "pooled": [(B, D)]}[self.output]
+        train = [(T, B, D), (T, B, D), (T, B, G)]
+        return {"train": train, "h": [(T, B, D)], "pooled": [(B, D)], "train_pooled": [*train, (B, D)]}[self.output]
 
     def pullback(self, inputs, outputs, output_grads):
         emb, mask, W, b, U = inputs
@@ -140,17 +152,8 @@ class LSTMFromIds(Op):
     def perform(self, node, inputs, output_storage):
         Wemb, ids, mask, W, b, U = _contiguous(*inputs)
         (T, B), D, n = mask.shape, U.shape[0], Wemb.shape[0]
-        if (
-            Wemb.shape[1] != D
-            or W.shape != (D, 4 * D)
-            or U.shape != (D, 4 * D)
-            or b.shape != (4 * D,)
-            or ids.size != T * B
-        ):
-            raise ValueError(
-                f"LSTM: shapes do not fit: Wemb {Wemb.shape}, {ids.size} ids, mask {mask.shape}, "
-                f"W {W.shape}, b {b.shape}, U {U.shape}"
-            )
+        expected = dict(Wemb=(n, D), ids=(T * B,), W=(D, 4 * D), b=(4 * D,), U=(D, 4 * D))
+        _check_shapes("LSTMFromIds", expected, dict(Wemb=Wemb, ids=ids, W=W, b=b, U=U))
         ids = ids.astype("int64")
         if ids.size and (ids.min() < -n or ids.max() >= n):
             raise IndexError(f"LSTM: a word id is out of bounds for {n} embeddings")
@@ -174,9 +177,16 @@ class LSTMFromIds(Op):
 
 
 class LSTMGrad(Op):
-    """(emb, mask, W, U, h, c, gates, dh) -> the gradients of the cost for emb, W, b and U."""
+    """(emb, mask, W, U, h, c, gates, dh) -> the gradients of the cost for emb, W, b and U.
 
-    __props__ = ()
+    With ``pooled``, the last input is instead dpool (B, D), the gradient for
+    the sum over time of mask * h, whose gradient for h[t] is mask[t] * dpool.
+    """
+
+    __props__ = ("pooled",)
+
+    def __init__(self, pooled=False):
+        self.pooled = pooled
 
     def make_node(self, emb, mask, W, U, h, c, gates, dh):
         inputs = [tensor.as_tensor_variable(v) for v in (emb, mask, W, U, h, c, gates, dh)]
@@ -187,14 +197,18 @@ class LSTMGrad(Op):
     def perform(self, node, inputs, output_storage):
         emb, mask, W, U, h, c, gates, dh = _contiguous(*inputs)
         T, B, D = h.shape
+        expected = dict(emb=(T, B, D), mask=(T, B), W=(D, 4 * D), U=(D, 4 * D), h=(T, B, D), c=(T, B, D))
+        expected.update(gates=(T, B, 4 * D), dh=(B, D) if self.pooled else (T, B, D))
+        _check_shapes("LSTMGrad", expected, dict(zip(expected, (emb, mask, W, U, h, c, gates, dh))))
         demb, dW, db, dU = (
             numpy.empty_like(emb),
             numpy.empty_like(W),
             numpy.empty(4 * D, dtype=W.dtype),
             numpy.empty_like(U),
         )
-        arrays = (emb, mask, W, U, h, c, gates, dh, demb, dW, db, dU)
-        _check(function("lstm_backward", h.dtype)(T, B, D, *map(address, arrays)))
+        dh, dpool = (None, dh) if self.pooled else (dh, None)
+        arrays = (emb, mask, W, U, h, c, gates, dh, dpool, demb, dW, db, dU)
+        _check(function("lstm_backward", h.dtype)(T, B, D, *map(_address_or_none, arrays)))
         for storage, value in zip(output_storage, (demb, dW, db, dU)):
             storage[0] = value
 
@@ -232,6 +246,13 @@ class _Step(Op):
 
     def perform(self, node, inputs, output_storage):
         p, g, s1, s2, *scalars = inputs
+        name = type(self).__name__
+        _check_shapes(
+            name,
+            dict.fromkeys(("gradient", "first average", "second average"), p.shape),
+            dict(zip(("gradient", "first average", "second average"), (g, s1, s2))),
+            p.dtype,
+        )
         g = numpy.ascontiguousarray(g)
         if not (self.inplace and all(a.flags.c_contiguous and a.flags.writeable for a in (p, s1, s2))):
             p, s1, s2 = (numpy.array(a) for a in (p, s1, s2))
@@ -341,6 +362,42 @@ def local_lstm_pooled(fgraph, node):
     return None
 
 
+def _pooling(fgraph, h, mask):
+    """The node ``(h * mask[:, :, None]).sum(axis=0)`` where that product is all that reads it, or None."""
+    for client, _ in fgraph.clients[h]:
+        if client.op == mul and len(client.inputs) == 2 and any(_expanded(v, mask) for v in client.inputs):
+            sums = fgraph.clients[client.outputs[0]]
+            if len(sums) == 1 and isinstance(sums[0][0].op, Sum) and tuple(sums[0][0].op.axis or ()) == (0,):
+                return sums[0][0]
+    return None
+
+
+@node_rewriter([LSTM])
+def local_lstm_train_pooled(fgraph, node):
+    """Training's mean pooling, ``(h * mask[:, :, None]).sum(axis=0)``, computed by the kernel's
+    forward pass as it goes (LSTM("train_pooled")): no pass of NumPy over h."""
+    if node.op != LSTM("train"):
+        return None
+    sums = _pooling(fgraph, node.outputs[0], node.inputs[1])
+    if sums is None:
+        return None
+    new = LSTM("train_pooled")(*node.inputs)
+    return dict(zip(node.outputs, new[:3])) | {sums.outputs[0]: new[3].astype(sums.outputs[0].dtype)}
+
+
+@node_rewriter([LSTMGrad])
+def local_lstm_grad_pooled(fgraph, node):
+    """LSTMGrad of dh = dpool[None] * mask[:, :, None] (mean pooling's gradient) -> LSTMGrad(pooled=True)
+    of dpool: the kernel multiplies by the mask as it goes, and dh is never made."""
+    dh, mask = node.inputs[7], node.inputs[1]
+    if node.op.pooled or not (dh.owner and dh.owner.op == mul and len(dh.owner.inputs) == 2):
+        return None
+    for dpool, m in (dh.owner.inputs, dh.owner.inputs[::-1]):
+        if _expanded(m, mask) and dpool.ndim == 3 and dpool.type.broadcastable[0] and dpool.dtype == dh.dtype:
+            return LSTMGrad(pooled=True)(*node.inputs[:7], dpool[0])
+    return None
+
+
 @node_rewriter([LSTM])
 def local_lstm_from_ids(fgraph, node):
     """A pooled LSTM over looked-up embeddings, ``Wemb[ids].reshape(T, B, D)`` -> LSTMFromIds.
@@ -373,5 +430,12 @@ def local_lstm_forward_only(fgraph, node):
 
 
 # The rewrites of the package's mode (backend.py): where in PyTensor's sequence of rewrites each runs.
-GRAPH_REWRITES = (local_scatter_add, local_lstm_forward_only, local_lstm_pooled, local_lstm_from_ids)
+GRAPH_REWRITES = (
+    local_scatter_add,
+    local_lstm_forward_only,
+    local_lstm_pooled,
+    local_lstm_from_ids,
+    local_lstm_train_pooled,
+    local_lstm_grad_pooled,
+)
 INPLACE_REWRITES = (local_step_inplace,)

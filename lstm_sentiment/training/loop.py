@@ -16,7 +16,7 @@ from pytensor import config
 
 from ..base.errors import ModelFileError, OptionError, TrainingDiverged, TrainingInterrupted
 from ..base.logs import bars_beside_log, logger, progress
-from ..data.batches import bucketed_minibatches_idx, get_minibatches_idx, truncate
+from ..data.batches import bucketed_minibatches_idx, drop_words, get_minibatches_idx, truncate
 from ..data.imdb import dictionary_beside, load_data, prepare_data, read_dictionary
 from ..data.preprocess import get_dataset_file
 from ..kernel.backend import Backend, default_floatX
@@ -218,6 +218,7 @@ class Training:
         reviews = [self.data.train[0][t] for t in train_index]
         if o.truncate and o.truncate_keep == "random":
             reviews = truncate(reviews, o.truncate, "random")  # a new window of each review in every epoch
+        reviews = drop_words(reviews, o.word_dropout)
         x, mask, y = prepare_data(reviews, [self.data.train[1][t] for t in train_index])
         c.n_samples += x.shape[1]
         cost = m.f_grad_shared(x, mask, y)

@@ -88,6 +88,9 @@ class Options:
         "shuffle the minibatches (0: the tutorial's random minibatches)",
     )
     lrate_decay: float = _option(1.0, "multiply the learning rate by this after each epoch (1: constant)")
+    word_dropout: float = _option(
+        0.0, "replace each word of a training minibatch by the unknown word (1) with this probability (0: off)"
+    )
     valid_only: bool = _option(
         False, "at each validation compute the validation error only (train and test errors once, at the end)"
     )
@@ -134,6 +137,7 @@ class Options:
         yield "maxlen", self.maxlen is None or integer(self.maxlen, 0), "a non-negative integer (0 or None: no limit)"
         yield "lrate", number(self.lrate) and self.lrate > 0, "a positive number"
         yield "lrate_decay", number(self.lrate_decay) and 0 < self.lrate_decay <= 1, "a number in (0, 1]"
+        yield "word_dropout", number(self.word_dropout) and 0 <= self.word_dropout < 1, "a number in [0, 1)"
         yield "decay_c", number(self.decay_c) and self.decay_c >= 0, "a non-negative number"
         yield "valid_portion", number(self.valid_portion) and 0 < self.valid_portion < 1, "strictly between 0 and 1"
         yield "test_size", integer(self.test_size, 1) or self.test_size == -1, "a positive integer, or -1 for all"
