@@ -105,7 +105,10 @@ def plot(path, out):
     ax.grid(alpha=0.3)
     ax.legend()
     if options:
-        lines = [("dim_proj", "optimizer", "batch_size"), ("maxlen", "truncate", "n_words", "use_dropout")]
+        lines = [
+            ("dim_proj", "optimizer", "batch_size"),
+            ("maxlen", "truncate", "n_words", "use_dropout", "word_dropout"),
+        ]
         title = "\n".join(", ".join(f"{k}={options.get(k)}" for k in keys) for keys in lines)
         ax.set_title("LSTM: " + title, fontsize=10)
     else:

@@ -87,14 +87,6 @@ static void run_jobs(void *(*body)(void *), void *jobs, int n, size_t size) {
     }
 }
 
-/* Rows by their number of real steps, longest first (ties by row), for qsort. */
-typedef struct { long len; int row; } row_len;
-static int longest_first(const void *a, const void *b) {
-    const row_len *x = a, *y = b;
-    if (x->len != y->len) return x->len < y->len ? 1 : -1;
-    return (x->row > y->row) - (x->row < y->row);
-}
-
 /* Whether n bytes at a and b are the same (LSTMFromIds: are the parameters unchanged?). */
 int same_bytes(size_t n, const void *a, const void *b) { return memcmp(a, b, n) == 0; }
 
