@@ -207,6 +207,21 @@ def test_lstm_grad_refuses_each_input_of_the_wrong_shape_before_the_kernel(wrong
         f()
 
 
+@pytest.mark.parametrize("T, B, D", [(2**31, 1, 1), (1, 2**31, 1), (1, 2**22, 2**8), (1, 1, 2**15)])
+def test_sizes_that_would_wrap_the_kernels_ints_are_refused_before_any_copy(T, B, D):
+    """Arrays of zero strides have these shapes without the memory; the check comes before any copy."""
+
+    def huge(*shape):
+        return numpy.broadcast_to(numpy.zeros(1, dtype="float32"), shape)
+
+    lstm = (huge(T, B, D), huge(T, B), huge(D, 4 * D), huge(4 * D), huge(D, 4 * D))
+    grad = (huge(T, B, D), huge(T, B), huge(D, 4 * D), huge(D, 4 * D), *(huge(T, B, d) for d in (D, D, 4 * D, D)))
+    from_ids = (huge(3, D), huge(T * B), huge(T, B), huge(D, 4 * D), huge(4 * D), huge(D, 4 * D))
+    for op, inputs in ((LSTM(), lstm), (LSTMGrad(), grad), (LSTMFromIds(), from_ids)):
+        with pytest.raises(ValueError, match=f"{type(op).__name__}: .* too large for the kernel"):
+            op.perform(None, inputs, [[None] for _ in range(4)])
+
+
 @pytest.mark.parametrize("step", [Adadelta, Adam])
 @pytest.mark.parametrize("wrong", [1, 2, 3])
 def test_optimizer_steps_refuse_arrays_that_disagree_with_the_parameter(step, wrong):

@@ -4,6 +4,7 @@ import pathlib
 import pickle
 import re
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -175,6 +176,36 @@ def test_diverging_cost_stops_with_a_clear_message(trained, marker_pkl, tmp_path
             reload_model=str(tmp_path / "inf.npz"),
             **SMALL,
         )
+
+
+def test_a_run_that_fails_before_its_first_save_leaves_the_model_there_as_it_was(trained, marker_pkl, tmp_path):
+    """The dictionary is written with the model, not at the start: the old model keeps its own."""
+    from lstm_sentiment.data.imdb import dictionary_beside, write_dictionary
+
+    _, saveto = trained
+    with numpy.load(saveto) as f:
+        params = {k: f[k] for k in ("Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b")}
+    params["U"][0, 0] = numpy.inf
+    numpy.savez(tmp_path / "inf.npz", **params)
+    write_dictionary(dictionary_beside(marker_pkl), {f"w{i}": i for i in range(2, 40)})
+    model = tmp_path / "m.npz"
+    existing = {model: b"the model that was there", pathlib.Path(f"{model}.json"): b"{}"}
+    existing[pathlib.Path(f"{model}.dict.json")] = b'{"its": 2, "own": 3, "words": 4}'
+    for path, data in existing.items():
+        path.write_bytes(data)
+    with pytest.raises(TrainingDiverged, match="at update 1 "):
+        train_lstm(dataset=marker_pkl, saveto=str(model), max_epochs=3, reload_model=str(tmp_path / "inf.npz"), **SMALL)
+    assert {path: path.read_bytes() for path in existing} == existing
+
+
+def test_saveto_that_is_not_a_regular_file_is_refused_before_any_work(tmp_path):
+    fifo = tmp_path / "model.fifo"
+    os.mkfifo(fifo)
+    proc = _cli(["--saveto", str(fifo), "--dataset", str(tmp_path / "missing.pkl")])
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and out.count("\n") == 1, out
+    assert "saveto: " in out and "is not a regular file" in out and "Traceback" not in out
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # left as it was
 
 
 @pytest.mark.parametrize(

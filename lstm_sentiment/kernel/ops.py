@@ -42,6 +42,13 @@ def _address_or_none(array):
     return None if array is None else address(array)
 
 
+def _check_sizes(op, T, B, D):
+    """ValueError unless T steps by B rows of D units fit the kernel's C ints (which count steps, rows,
+    4D gate columns, B * 4D values of a step and 4D * D of a weight matrix) with room to spare."""
+    if max(T, B, 4 * D * max(B, D)) >= 2**31:
+        raise ValueError(f"{op}: {T} steps by {B} reviews of {D} units is too large for the kernel")
+
+
 def _check_shapes(op, expected, arrays, dtype=None):
     """ValueError naming the first of ``arrays`` whose shape is not its ``expected`` one (or whose dtype is
     not ``dtype``): the kernel trusts the sizes it is given, so nothing that disagrees may reach it."""
@@ -95,6 +102,7 @@ class LSTM(Op):
         return Apply(self, [emb, mask, W, b, U], outputs[self.output])
 
     def perform(self, node, inputs, output_storage):
+        _check_sizes("LSTM", *inputs[0].shape)
         emb, mask, W, b, U = _contiguous(*inputs)
         T, B, D = emb.shape
         expected = dict(mask=(T, B), W=(D, 4 * D), b=(4 * D,), U=(D, 4 * D))
@@ -150,6 +158,7 @@ class LSTMFromIds(Op):
         return Apply(self, [Wemb, ids, mask, W, b, U], [tensor.matrix(dtype=Wemb.dtype)])
 
     def perform(self, node, inputs, output_storage):
+        _check_sizes("LSTMFromIds", *inputs[2].shape, inputs[5].shape[0])
         Wemb, ids, mask, W, b, U = _contiguous(*inputs)
         (T, B), D, n = mask.shape, U.shape[0], Wemb.shape[0]
         expected = dict(Wemb=(n, D), ids=(T * B,), W=(D, 4 * D), b=(4 * D,), U=(D, 4 * D))
@@ -195,6 +204,7 @@ class LSTMGrad(Op):
         return Apply(self, inputs, [emb.type(), W.type(), b, W.type()])
 
     def perform(self, node, inputs, output_storage):
+        _check_sizes("LSTMGrad", *inputs[4].shape)
         emb, mask, W, U, h, c, gates, dh = _contiguous(*inputs)
         T, B, D = h.shape
         expected = dict(emb=(T, B, D), mask=(T, B), W=(D, 4 * D), U=(D, 4 * D), h=(T, B, D), c=(T, B, D))

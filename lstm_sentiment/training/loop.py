@@ -148,8 +148,6 @@ class Training:
         self.state = RunState(self.model.shared())
         if checkpoint is not None:
             self.resume(checkpoint)
-        if o.saveto and self.data.dictionary is not None:
-            files.write_dictionary(o.saveto, self.data.dictionary)  # so that the model can read new text
         per_epoch = len(self.data.train[0]) // o.batch_size
         self.valid_freq = per_epoch if o.validFreq == -1 else o.validFreq
         self.save_freq = per_epoch if o.saveFreq == -1 else o.saveFreq
@@ -263,11 +261,20 @@ class Training:
         """The tutorial's model file (the best parameters so far) and, unless ``final``, a checkpoint."""
         s, o = self.state, self.options
         best = s.best_p if s.best_p is not None else unzip(self.model.tparams)
-        files.write_model(o.saveto, best, s.history_errs, s.history_updates, **final)
-        files.write_options(o.saveto, self.model_options)
+        self.write_model(best, **final)
         if not final:
             meta = dict(options=o.to_dict(), sizes=self.data.sizes, floatX=o.floatX, why=why)
             s.save(checkpoint_path(o.saveto), meta)
+
+    def write_model(self, params, **final):
+        """The model file and its companions, together: the options and the word dictionary (so that the
+        model can read new text). Nothing is written before a run's first save, so a run that fails
+        earlier leaves the files of the model that was there as they were."""
+        s, o = self.state, self.options
+        files.write_model(o.saveto, params, s.history_errs, s.history_updates, **final)
+        files.write_options(o.saveto, self.model_options)
+        if self.data.dictionary is not None:
+            files.write_dictionary(o.saveto, self.data.dictionary)
 
     def interrupted(self, signame):
         """Save the model and a checkpoint, then raise TrainingInterrupted saying how to resume."""
@@ -287,8 +294,7 @@ class Training:
         o, s, c = self.options, self.state, self.state.counters
         saved = ""
         if o.saveto and s.best_p is not None:
-            files.write_model(o.saveto, s.best_p, s.history_errs, s.history_updates)
-            files.write_options(o.saveto, self.model_options)
+            self.write_model(s.best_p)
             saved = f"; the best parameters so far are saved in {o.saveto}"
         raise TrainingDiverged(
             f"bad cost detected: {cost} at update {c.uidx} (epoch {c.eidx}){saved}. "

@@ -161,6 +161,10 @@ class Options:
                 )
             if os.path.isdir(self.saveto):
                 raise OptionError(f"saveto: {self.saveto!r} is a folder; name a file in it, e.g. {self.saveto}/m.npz")
+            if os.path.exists(self.saveto) and not os.path.isfile(self.saveto):
+                raise OptionError(
+                    f"saveto: {self.saveto!r} is not a regular file (a FIFO or a device?); name a model file"
+                )
         if self.reload_model:
             if not os.path.isfile(self.reload_model):
                 raise OptionError(
