@@ -162,18 +162,24 @@ def test_early_stopping_follows_the_tutorials_rule(tmp_path):
     assert len(valid) == stop + 1
 
 
-def test_diverging_cost_stops_with_a_clear_message(trained, marker_pkl, tmp_path):
+def _diverging_model(trained, tmp_path):
+    """The trained model with one infinite classifier weight: training from it diverges at update 1."""
     _, saveto = trained
     with numpy.load(saveto) as f:
         params = {k: f[k] for k in ("Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b")}
     params["U"][0, 0] = numpy.inf
     numpy.savez(tmp_path / "inf.npz", **params)
+    return str(tmp_path / "inf.npz")
+
+
+def test_diverging_cost_stops_with_a_clear_message(trained, marker_pkl, tmp_path):
+    inf = _diverging_model(trained, tmp_path)
     with pytest.raises(TrainingDiverged, match=r"bad cost detected: (nan|inf) at update 1 \(epoch 0\)"):
         train_lstm(
             dataset=marker_pkl,
             saveto=str(tmp_path / "m.npz"),
             max_epochs=3,
-            reload_model=str(tmp_path / "inf.npz"),
+            reload_model=inf,
             **SMALL,
         )
 
@@ -182,11 +188,7 @@ def test_a_run_that_fails_before_its_first_save_leaves_the_model_there_as_it_was
     """The dictionary is written with the model, not at the start: the old model keeps its own."""
     from lstm_sentiment.data.imdb import dictionary_beside, write_dictionary
 
-    _, saveto = trained
-    with numpy.load(saveto) as f:
-        params = {k: f[k] for k in ("Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b")}
-    params["U"][0, 0] = numpy.inf
-    numpy.savez(tmp_path / "inf.npz", **params)
+    inf = _diverging_model(trained, tmp_path)
     write_dictionary(dictionary_beside(marker_pkl), {f"w{i}": i for i in range(2, 40)})
     model = tmp_path / "m.npz"
     existing = {model: b"the model that was there", pathlib.Path(f"{model}.json"): b"{}"}
@@ -194,7 +196,7 @@ def test_a_run_that_fails_before_its_first_save_leaves_the_model_there_as_it_was
     for path, data in existing.items():
         path.write_bytes(data)
     with pytest.raises(TrainingDiverged, match="at update 1 "):
-        train_lstm(dataset=marker_pkl, saveto=str(model), max_epochs=3, reload_model=str(tmp_path / "inf.npz"), **SMALL)
+        train_lstm(dataset=marker_pkl, saveto=str(model), max_epochs=3, reload_model=inf, **SMALL)
     assert {path: path.read_bytes() for path in existing} == existing
 
 
