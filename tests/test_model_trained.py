@@ -4,6 +4,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import threading
 
 import numpy
 import pytest
@@ -73,6 +74,29 @@ def test_long_reviews_in_one_batch_with_short_ones(word_model):
     alone = model.predict_proba([long])
     together = model.predict_proba(["A terrible one.", long, "Excellent."])
     numpy.testing.assert_allclose(together[1], alone[0], rtol=1e-5)
+
+
+def test_one_model_shared_by_threads_gives_each_its_own_answers(word_model):
+    """Eight threads, each classifying its own texts again and again with one model: the answers of one
+    thread alone. (PyTensor's functions keep inputs and outputs in shared storage.)"""
+    path, _, reviews = word_model
+    model = load_model(path)
+    texts = reviews["test", "pos"] + reviews["test", "neg"]
+    jobs = [texts[i::8] for i in range(8)]
+    alone = [model.predict_proba(job) for job in jobs]
+    results = [[] for _ in jobs]
+
+    def work(k):
+        for _ in range(20):
+            results[k].append(model.predict_proba(jobs[k]))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(8):
+        assert len(results[k]) == 20 and all(numpy.array_equal(r, alone[k]) for r in results[k])
 
 
 def test_the_model_compiles_once(word_model):

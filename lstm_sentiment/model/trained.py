@@ -5,6 +5,8 @@ escaping, lowercasing, the model's word dictionary, ids >= n_words unknown),
 and through the model in length-sorted batches, masked as in training.
 """
 
+import threading
+
 from ..base.errors import DataError, ModelFileError
 from ..base.logs import logger
 from ..data.batches import map_unknown, sorted_minibatches
@@ -19,10 +21,15 @@ CLASS_NAMES = ("negative", "positive")  # class 0 and class 1 of the IMDB data
 
 
 class TrainedModel:
-    """A trained model, compiled once and reused for every call."""
+    """A trained model, compiled once and reused for every call.
+
+    Safe to share among threads: PyTensor's compiled functions are not (their
+    inputs and outputs live in shared storage), so one call at a time runs it.
+    """
 
     def __init__(self, params, options, dictionary, batch_size=64):
         self.options, self.dictionary, self.batch_size = options, dictionary, batch_size
+        self._lock = threading.Lock()
         self.tparams = init_tparams(params)
         model = build_model(self.tparams, options)
         model.use_noise.set_value(0.0)
@@ -45,7 +52,8 @@ class TrainedModel:
         """Class probabilities of reviews given as lists of word ids (as in imdb.pkl)."""
         seqs = map_unknown(seqs, self.options["n_words"])
         batches = sorted_minibatches(seqs, self.batch_size)
-        return pred_probs(self.f_pred_prob, prepare_data, (seqs, [0] * len(seqs)), batches)
+        with self._lock:
+            return pred_probs(self.f_pred_prob, prepare_data, (seqs, [0] * len(seqs)), batches)
 
     def predict(self, texts):
         """The predicted class of each text (1 positive, 0 negative)."""
