@@ -8,12 +8,15 @@ import tarfile
 import threading
 import typing
 
+import numpy
 import pytest
 
 from lstm_sentiment.base.errors import DataError
 from lstm_sentiment.data.fetch import download, read_reviews
 from lstm_sentiment.imdb import read_dataset
 from lstm_sentiment.imdb_preprocess import preprocess
+
+from conftest import make_acl_imdb, make_archive
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -168,6 +171,35 @@ def test_truncated_and_corrupt_archives_get_a_clear_error(acl_archive, tmp_path)
         with pytest.raises(DataError, match=f"{name}: cannot read it as a .tar.gz archive; it is truncated or corrupt"):
             preprocess(str(path), out=str(out))
         assert os.listdir(out) == []
+
+
+def test_a_flipped_byte_anywhere_in_an_archive_is_an_error_or_changes_nothing(tmp_path):
+    """Read to the end, the gzip trailer included: damage never reads as fewer or other reviews."""
+    rng = numpy.random.RandomState(0)
+    reviews = {
+        (split, label): [" ".join(rng.choice(["good", "bad", "film", "plot"], size=40)) for _ in range(60)]
+        for split in ("train", "test")
+        for label in ("pos", "neg")
+    }
+    archive = make_archive(tmp_path / "good.tar.gz", make_acl_imdb(tmp_path / "raw", reviews))
+    whole = read_reviews(str(archive))
+    data = bytearray(archive.read_bytes())
+    damaged = tmp_path / "damaged.tar.gz"
+    errors = 0
+    for at in range(20, len(data) - 8, max(1, len(data) // 150)):
+        copy = bytearray(data)
+        copy[at] ^= 0x5A
+        damaged.write_bytes(copy)
+        try:
+            read = read_reviews(str(damaged))
+        except DataError as e:
+            assert "damaged.tar.gz" in str(e)
+            errors += 1
+            continue
+        assert {k: [(y, d) for _, y, d in v] for k, v in read.items()} == {
+            k: [(y, d) for _, y, d in v] for k, v in whole.items()
+        }
+    assert errors > 100
 
 
 def test_an_archive_of_another_layout_is_refused(tmp_path):

@@ -84,6 +84,29 @@ def test_load_data_reads_gzip(tmp_path):
     assert a == b
 
 
+def test_a_flipped_byte_in_an_imdb_pkl_gz_is_an_error_or_changes_nothing(tmp_path):
+    """The gzip CRC is checked (the file is read to its end): damage never reads as other reviews."""
+    from lstm_sentiment.data.imdb import read_dataset, write_dataset
+
+    rng = numpy.random.RandomState(1)
+    train = ([list(rng.randint(2, 5000, size=50)) for _ in range(300)], list(rng.randint(0, 2, size=300)))
+    test = ([list(rng.randint(2, 5000, size=50)) for _ in range(100)], list(rng.randint(0, 2, size=100)))
+    good = tmp_path / "imdb.pkl.gz"
+    write_dataset(str(good), train, test)
+    expected = read_dataset(str(good))
+    data, damaged, errors = good.read_bytes(), tmp_path / "damaged.pkl.gz", 0
+    for at in range(20, len(data) - 8, max(1, len(data) // 120)):
+        copy = bytearray(data)
+        copy[at] ^= 0x5A
+        damaged.write_bytes(bytes(copy))
+        try:
+            assert read_dataset(str(damaged)) == expected
+        except DataError as e:
+            assert "damaged.pkl.gz" in str(e)
+            errors += 1
+    assert errors > 100
+
+
 def test_load_data_missing_file_names_the_path(tmp_path):
     path = str(tmp_path / "nope.pkl")
     with pytest.raises(DataError, match=r"nope.pkl: no such file \(expected the tutorial.s format"):

@@ -79,6 +79,16 @@ def _checked_name(member, archive):
     return name
 
 
+def _check_end(tar, archive):
+    """DataError unless all that follows the last member is the end-of-archive zeros: tarfile stops
+    quietly at a damaged header, so the rest is read here, to the compressed stream's end and its
+    checksum (a gzip file checks its CRC when it reaches its end)."""
+    tar.fileobj.seek(tar.offset)
+    while chunk := tar.fileobj.read(1 << 20):
+        if chunk.count(0) != len(chunk):
+            raise DataError(f"{archive}: damaged: a member's header after byte {tar.offset} is unreadable")
+
+
 def _archive_reviews(archive):
     """``{(split, label): [(name, bytes)]}`` read in place, in one pass: nothing is written to disk."""
     logger.info("Reading the reviews in %s", archive)
@@ -90,6 +100,7 @@ def _archive_reviews(archive):
                 if match and member.isfile():
                     review = (f"{archive}:{member.name}", tar.extractfile(member).read())
                     found.setdefault(match.groups(), []).append(review)
+            _check_end(tar, archive)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise DataError(f"{archive}: cannot read it as a .tar.gz archive; it is truncated or corrupt ({e})") from e
     return found
