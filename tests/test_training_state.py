@@ -281,3 +281,59 @@ def test_a_checkpoint_whose_arrays_do_not_fit_the_model_is_refused(tmp_path):
         ModelFileError, match=r"lstm_U_rgrad2 is missing or does not fit .* \(\(3, 32\) instead of \(8, 32\)\)"
     ):
         train_lstm(resume=checkpoint)
+
+
+def _damaged(arrays, meta, change):
+    """Apply one damage, named ``change``, to a checkpoint's arrays and meta."""
+    state = meta["state"]
+    if change == "unknown array":
+        arrays["surprise"] = numpy.zeros(3)
+    elif change == "negative counter":
+        state["uidx"] = -1
+    elif change == "float counter":
+        state["batch"] = 1.5
+    elif change == "short history":
+        state["history_updates"] = [10]
+    elif change == "short order":
+        arrays["order"] = numpy.arange(100)
+    elif change == "order out of range":
+        arrays["order"] = numpy.arange(190) + 5
+    elif change == "other RNG":
+        meta["numpy_rng"]["kind"] = "PCG64"
+    elif change == "bad RNG position":
+        meta["numpy_rng"]["pos"] = 10**6
+    elif change == "best parameter of another shape":
+        arrays["best/lstm_U"] = numpy.zeros((3, 32), dtype="float32")
+    elif change == "best parameter the model lacks":
+        arrays["best/extra"] = numpy.zeros(2, dtype="float32")
+
+
+DAMAGES = {
+    "unknown array": "unknown arrays surprise",
+    "negative counter": "counter uidx is -1",
+    "float counter": "counter batch is 1.5",
+    "short history": "history_updates and history_errs differ",
+    "short order": "order is not an order of the 190 training reviews",
+    "order out of range": "order is not an order of the 190 training reviews",
+    "other RNG": "numpy_rng is not a state of NumPy's MT19937",
+    "bad RNG position": "numpy_rng is not a state of NumPy's MT19937",
+    "best parameter of another shape": r"best/lstm_U does not fit .* \(\(3, 32\) instead of \(8, 32\)\)",
+    "best parameter the model lacks": "best/extra does not fit",
+}
+
+
+@pytest.mark.parametrize("change", DAMAGES)
+def test_a_damaged_checkpoint_is_refused_naming_what_is_wrong_before_anything_is_restored(tmp_path, change):
+    _, checkpoint = _checkpoint(tmp_path)
+    arrays = read_npz(checkpoint, "checkpoint")
+    meta = json.loads(str(arrays.pop("meta")))
+    meta["state"]["history_updates"] = []
+    arrays["history_errs"] = numpy.zeros((0, 2))
+    arrays["order"] = numpy.random.RandomState(0).permutation(190)
+    arrays["best/lstm_U"] = arrays["shared/lstm_U"]
+    write_npz(checkpoint, dict(arrays, meta=numpy.array(json.dumps(meta))))
+    Checkpoint(checkpoint)  # the undamaged one reads
+    _damaged(arrays, meta, change)
+    write_npz(checkpoint, dict(arrays, meta=numpy.array(json.dumps(meta))))
+    with pytest.raises(ModelFileError, match=DAMAGES[change]):
+        train_lstm(resume=checkpoint)

@@ -101,6 +101,28 @@ class Checkpoint:
             raise ModelFileError(f"{path}: not a readable checkpoint of this package (missing or bad {e})") from e
         self.order = order if len(order) else None
         self.best_p = {k[len("best/") :]: v for k, v in arrays.items() if k.startswith("best/")} or None
+        unknown = sorted(k for k in arrays if not k.startswith(("shared/", "best/")))
+        self._check(not unknown, f"unknown arrays {', '.join(unknown)}")
+        self._check_state()
+
+    def _check(self, ok, what):
+        if not ok:
+            raise ModelFileError(f"{self.path}: not a checkpoint this package wrote: {what}")
+
+    def _check_state(self):
+        """The counters, history, epoch order and NumPy RNG state are what a run could have saved."""
+        for f in dataclasses.fields(Counters):
+            value = self.state.get(f.name)
+            self._check(type(value) is f.type and value >= 0, f"counter {f.name} is {value!r}")
+        n = len(self.history_errs)
+        self._check(len(self.state["history_updates"]) == n, "history_updates and history_errs differ in length")
+        n_train = self.meta.get("sizes", [0])[0]
+        if self.order is not None:
+            ok = self.order.dtype.kind == "i" and numpy.array_equal(numpy.sort(self.order), numpy.arange(n_train))
+            self._check(ok, f"order is not an order of the {n_train} training reviews")
+        kind, keys, pos, has_gauss, _ = self.numpy_rng_state
+        ok = kind == "MT19937" and keys.shape == (624,) and keys.dtype == numpy.uint32 and 0 <= pos <= 624
+        self._check(ok and has_gauss in (0, 1), "numpy_rng is not a state of NumPy's MT19937")
 
     def check_fits(self, shared):
         """Raise ModelFileError unless every shared variable of the run has a value here of its shape and type."""
@@ -114,4 +136,11 @@ class Checkpoint:
                 raise ModelFileError(
                     f"{self.path}: {name} is missing or does not fit the model its options build "
                     f"({getattr(value, 'shape', None)} instead of {getattr(current, 'shape', None)})"
+                )
+        for name, value in (self.best_p or {}).items():
+            current = shared[name].get_value() if name in shared else None
+            if current is None or (value.shape, value.dtype) != (current.shape, current.dtype):
+                raise ModelFileError(
+                    f"{self.path}: best/{name} does not fit the model its options build "
+                    f"({value.shape} instead of {getattr(current, 'shape', None)})"
                 )
