@@ -20,6 +20,7 @@ review i (file ``i_<rating>.txt``) is about.
 """
 
 import argparse
+import collections
 import os
 import pathlib
 import re
@@ -81,14 +82,14 @@ def movies_of_reviews(source):
 
 def split_by_movie(movies, reviews, seed):
     """(kept, held) review indices: the reviews of random movies, at least ``reviews`` of them, are held."""
-    distinct = sorted(set(movies))
-    held, count = set(), {}
-    for m in movies:
-        count[m] = count.get(m, 0) + 1
-    for m in (distinct[i] for i in numpy.random.RandomState(seed).permutation(len(distinct))):
-        if sum(count[h] for h in held) >= reviews:
+    count = collections.Counter(movies)
+    distinct = sorted(count)
+    held, n_held = set(), 0
+    for i in numpy.random.RandomState(seed).permutation(len(distinct)):
+        if n_held >= reviews:
             break
-        held.add(m)
+        held.add(distinct[i])
+        n_held += count[distinct[i]]
     kept = [i for i, m in enumerate(movies) if m not in held]
     return kept, [i for i, m in enumerate(movies) if m in held]
 

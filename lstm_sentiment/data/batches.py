@@ -1,5 +1,7 @@
 """Minibatches: the tutorial's ``get_minibatches_idx``, unknown words, and length order."""
 
+import itertools
+
 import numpy
 
 
@@ -53,9 +55,12 @@ def truncate(seqs, length, keep="head"):
 def drop_words(seqs, p):
     """Each word replaced by the unknown word (1) with probability ``p``, drawn from numpy's global RNG:
     word dropout, so that training cannot lean on any one word."""
-    if p == 0:
+    if p == 0 or not seqs:
         return seqs
-    return [numpy.where(numpy.random.rand(len(s)) < p, 1, s).tolist() for s in seqs]
+    lengths = [len(s) for s in seqs]
+    words = numpy.fromiter(itertools.chain.from_iterable(seqs), dtype="int64", count=sum(lengths))
+    words[numpy.random.rand(len(words)) < p] = 1  # one draw for the batch: the draws of review after review
+    return [part.tolist() for part in numpy.split(words, numpy.cumsum(lengths)[:-1])]
 
 
 def bucketed_minibatches_idx(lengths, minibatch_size, pool):

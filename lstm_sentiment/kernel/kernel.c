@@ -137,10 +137,9 @@ static void F(activate)(int n, int D, REAL *p) {
     }
 }
 
-/* What one thread does of a pass: the time loop for the rows `own` of the batch. */
+/* What one thread does of a pass: the time loop for its rows, first .. first + nown - 1. */
 typedef struct {
-    int T, B, D, nown, status;
-    const int *own;
+    int T, B, D, first, nown, status;
     const long long *ids; /* with table: the word of each (t, b), whose projection is a row of table */
     const REAL *emb, *mask, *W, *b, *U, *h, *c, *gates, *dh, *dpool, *table;
     REAL *hw, *cw, *gw, *pool;
@@ -149,10 +148,6 @@ typedef struct {
     REAL *demb, *sums; /* backward: demb, and each part's sums of dW, dU and db, side by side */
 } F(job);
 
-/* The forward time loop for rows `own`: h, c and, unless gates is NULL, the activated gates.
- * The input is projected CHUNK steps at a time, into a buffer of this thread (or, with table,
- * looked up). Masked rows carry h and c and get zero gates. With pool, pool gets the sum over
- * t of mask * h, summed in double as PyTensor sums float32. */
 /* One row's step through the cell, from its activated gates p and c[t-1], h[t-1]: c[t], h[t]. */
 static void F(cell)(int D, REAL mb, const REAL *restrict p, const REAL *restrict c_, const REAL *restrict h_,
                     REAL *restrict ct, REAL *restrict ht) {
@@ -161,6 +156,10 @@ static void F(cell)(int D, REAL mb, const REAL *restrict p, const REAL *restrict
     for (int k = 0; k < D; k++) ht[k] = mb * (p[2 * D + k] * ht[k]) + (1 - mb) * h_[k];
 }
 
+/* The forward time loop for a job's rows: h, c and, unless gates is NULL, the activated gates.
+ * The input is projected CHUNK steps at a time, into a buffer of this thread (or, with table,
+ * looked up). Masked rows carry h and c and get zero gates. With pool, pool gets the sum over
+ * t of mask * h, summed in double as PyTensor sums float32. */
 static void *F(forward_rows)(void *arg) {
     F(job) *a = arg;
     const int T = a->T, B = a->B, D = a->D, G = 4 * D, nown = a->nown;
@@ -188,15 +187,15 @@ static void *F(forward_rows)(void *arg) {
             int steps = T - t < CHUNK ? T - t : CHUNK;
             for (int s = 0; s < steps; s++)
                 for (int q = 0; q < nown; q++)
-                    memcpy(eb + ((size_t)s * nown + q) * D, a->emb + ((size_t)(t + s) * B + a->own[q]) * D,
+                    memcpy(eb + ((size_t)s * nown + q) * D, a->emb + ((size_t)(t + s) * B + a->first + q) * D,
                            sizeof(REAL) * D);
             F(project)(steps * nown, D, eb, a->W, a->b, xp);
         }
-        int n = 0; /* the active rows, as indices q into own */
+        int n = 0; /* the active rows, as indices q from first */
         for (int q = 0; q < nown; q++)
-            if (m[a->own[q]] != 0) rows[n++] = q;
+            if (m[a->first + q] != 0) rows[n++] = q;
         for (int j = 0; j < n; j++) {
-            const int r = a->own[rows[j]];
+            const int r = a->first + rows[j];
             const REAL *x = a->table ? a->table + (size_t)a->ids[(size_t)t * B + r] * G
                                      : xp + ((size_t)(t % CHUNK) * nown + rows[j]) * G;
             memcpy(pre + (size_t)j * G, x, sizeof(REAL) * G);
@@ -206,7 +205,7 @@ static void *F(forward_rows)(void *arg) {
         else if (hp && n) GEMM(RowMajor, NoTrans, NoTrans, n, G, D, 1, hprev, D, a->U, G, 1, pre, G);
         F(activate)(n, D, pre);
         for (int j = 0, q = 0; q < nown; q++) {
-            const int r = a->own[q];
+            const int r = a->first + q;
             REAL *hb = h + (now * B + r) * D, *cb = c + (now * B + r) * D;
             const REAL *h_ = hp ? hp + (size_t)r * D : NULL, *c_ = cp ? cp + (size_t)r * D : NULL;
             if (j == n || rows[j] != q) { /* masked: carry over */
@@ -222,13 +221,13 @@ static void *F(forward_rows)(void *arg) {
         }
         if (acc)
             for (int q = 0; q < nown; q++) {
-                const REAL mb = m[a->own[q]], *hb = h + (now * B + a->own[q]) * D;
+                const REAL mb = m[a->first + q], *hb = h + (now * B + a->first + q) * D;
                 for (int k = 0; k < D; k++) acc[(size_t)q * D + k] += (double)(hb[k] * mb);
             }
     }
     if (acc)
         for (int q = 0; q < nown; q++)
-            for (int k = 0; k < D; k++) a->pool[(size_t)a->own[q] * D + k] = (REAL)acc[(size_t)q * D + k];
+            for (int k = 0; k < D; k++) a->pool[(size_t)(a->first + q) * D + k] = (REAL)acc[(size_t)q * D + k];
     a->status = 0;
     MKL_Set_Num_Threads_Local(blas_threads);
 done:
@@ -268,12 +267,12 @@ static void F(chunk_grads)(int rows, int D, const REAL *dx, const REAL *eh, cons
         for (int k = 0; k < G; k++) sb[k] += dx[(size_t)j * G + k];
 }
 
-/* The backward time loop for rows `own`: dpreact, step by step, and from it, CHUNK steps at a
+/* The backward time loop for a job's rows: dpreact, step by step, and from it, CHUNK steps at a
  * time (while they are in this thread's cache), demb and this part's sums of dW, dU and db. */
 static void *F(backward_rows)(void *arg) {
     F(job) *a = arg;
     const int T = a->T, B = a->B, D = a->D, G = 4 * D, nown = a->nown;
-    REAL *sW = a->sums + (size_t)a->part * (2 * D + 1) * G, *sb = sW + 2 * D * G; /* dW's, dU's; db's */
+    REAL *sWU = a->sums + (size_t)a->part * (2 * D + 1) * G, *sb = sWU + 2 * D * G; /* dW's, dU's; db's */
     REAL *dhc = calloc((size_t)nown * D + 1, sizeof(REAL)); /* dcost/dh[t] through steps > t */
     REAL *dcc = calloc((size_t)nown * D + 1, sizeof(REAL)); /* dcost/dc[t] through steps > t */
     REAL *zero = calloc((size_t)2 * D + 1, sizeof(REAL)), *tc = zero + D; /* c[-1]; tanh(c[t]) */
@@ -284,42 +283,42 @@ static void *F(backward_rows)(void *arg) {
     int *rows = malloc(sizeof(int) * nown + 1);
     a->status = -1;
     if (!dhc || !dcc || !zero || !dhp || !dx || !eh || !de || !rows) goto done;
-    memset(sW, 0, sizeof(REAL) * (2 * D + 1) * G);
+    memset(sWU, 0, sizeof(REAL) * (2 * D + 1) * G);
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
     for (int t = T - 1; t >= 0; t--) {
         const REAL *m = a->mask + (size_t)t * B;
-        const int first = t - t % CHUNK; /* the chunk's first step */
-        REAL *dxt = dx + (size_t)(t - first) * nown * G;
+        const int t0 = t - t % CHUNK; /* the chunk's first step */
+        REAL *dxt = dx + (size_t)(t - t0) * nown * G;
         int n = 0;
         for (int q = 0; q < nown; q++) {
-            const int r = a->own[q];
+            const int r = a->first + q;
             const size_t at = (size_t)t * B + r;
             if (a->dpool) /* mean pooling's gradient: dh[t] = mask[t] * dpool */
                 for (int k = 0; k < D; k++) dhc[(size_t)q * D + k] += m[r] * a->dpool[(size_t)r * D + k];
             else
                 for (int k = 0; k < D; k++) dhc[(size_t)q * D + k] += a->dh[at * D + k];
-            REAL *row = eh + ((size_t)(t - first) * nown + q) * 2 * D;
+            REAL *row = eh + ((size_t)(t - t0) * nown + q) * 2 * D;
             memcpy(row, a->emb + at * D, sizeof(REAL) * D);
             memcpy(row + D, t ? a->h + (at - B) * D : zero, sizeof(REAL) * D);
             if (m[r] != 0) rows[n++] = q;
             else memset(dxt + (size_t)q * G, 0, sizeof(REAL) * G);
         }
         for (int j = 0; j < n; j++) {
-            const int q = rows[j];
-            const size_t at = (size_t)t * B + a->own[q];
-            F(cell_back)(D, m[a->own[q]], a->gates + at * G, a->c + at * D, t ? a->c + (at - B) * D : zero, tc,
+            const int q = rows[j], r = a->first + q;
+            const size_t at = (size_t)t * B + r;
+            F(cell_back)(D, m[r], a->gates + at * G, a->c + at * D, t ? a->c + (at - B) * D : zero, tc,
                          dxt + (size_t)q * G, dhc + (size_t)q * D, dcc + (size_t)q * D);
         }
-        if (t && n) { /* dh[t-1] += dpreact @ U^T, over all own rows (masked ones add 0) */
+        if (t && n) { /* dh[t-1] += dpreact @ U^T, over all the job's rows (masked ones add 0) */
             GEMM(RowMajor, NoTrans, Trans, nown, D, G, 1, dxt, G, a->U, G, 0, dhp, D);
             for (int k = 0; k < nown * D; k++) dhc[k] += dhp[k];
         }
-        if (t == first) { /* the chunk is complete: its weight gradients */
-            const int steps = (T - first < CHUNK ? T - first : CHUNK);
-            F(chunk_grads)(steps * nown, D, dx, eh, a->W, sW, sb, de);
+        if (t == t0) { /* the chunk is complete: its weight gradients */
+            const int steps = T - t0 < CHUNK ? T - t0 : CHUNK;
+            F(chunk_grads)(steps * nown, D, dx, eh, a->W, sWU, sb, de);
             for (int s = 0; s < steps; s++)
                 for (int q = 0; q < nown; q++)
-                    memcpy(a->demb + ((size_t)(first + s) * B + a->own[q]) * D, de + ((size_t)s * nown + q) * D,
+                    memcpy(a->demb + ((size_t)(t0 + s) * B + a->first + q) * D, de + ((size_t)s * nown + q) * D,
                            sizeof(REAL) * D);
         }
     }
@@ -336,12 +335,11 @@ done:
 static int F(parallel)(void *(*body)(void *), F(job) proto) {
     const int B = proto.B, T = proto.T, nt = threads(B);
     F(job) jobs[MAX_THREADS];
-    int *own = malloc(sizeof(int) * B + 1), status = -1;
+    int status = 0;
     long *done_by = malloc(sizeof(long) * B + 1); /* real steps of rows 0..r */
-    if (!own || !done_by) goto done;
+    if (!done_by) return -1;
     long total = 0;
     for (int r = 0; r < B; r++) {
-        own[r] = r;
         for (int t = 0; t < T; t++) total += proto.mask[(size_t)t * B + r] != 0;
         done_by[r] = total + r + 1; /* a masked-out row still costs a little */
     }
@@ -350,15 +348,13 @@ static int F(parallel)(void *(*body)(void *), F(job) proto) {
         const int first = r;
         while (r < B && (g == nt - 1 || done_by[r] * nt <= total * (g + 1))) r++;
         jobs[g] = proto;
-        jobs[g].own = own + first;
+        jobs[g].first = first;
         jobs[g].nown = r - first;
         jobs[g].part = g;
     }
     run_jobs(body, jobs, nt, sizeof(F(job)));
-    status = 0;
     for (int g = 0; g < nt; g++) status |= jobs[g].status;
-done:
-    free(own); free(done_by);
+    free(done_by);
     return status;
 }
 

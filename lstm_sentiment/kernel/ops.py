@@ -256,13 +256,8 @@ class _Step(Op):
 
     def perform(self, node, inputs, output_storage):
         p, g, s1, s2, *scalars = inputs
-        name = type(self).__name__
-        _check_shapes(
-            name,
-            dict.fromkeys(("gradient", "first average", "second average"), p.shape),
-            dict(zip(("gradient", "first average", "second average"), (g, s1, s2))),
-            p.dtype,
-        )
+        names = ("gradient", "first average", "second average")
+        _check_shapes(type(self).__name__, dict.fromkeys(names, p.shape), dict(zip(names, (g, s1, s2))), p.dtype)
         g = numpy.ascontiguousarray(g)
         if not (self.inplace and all(a.flags.c_contiguous and a.flags.writeable for a in (p, s1, s2))):
             p, s1, s2 = (numpy.array(a) for a in (p, s1, s2))
@@ -357,21 +352,6 @@ def _expanded(var, mask):
     )
 
 
-@node_rewriter([Sum])
-def local_lstm_pooled(fgraph, node):
-    """(h * mask[:, :, None]).sum(axis=0) of a forward-only LSTM -> the kernel's pooled sum."""
-    product = node.inputs[0]
-    if tuple(node.op.axis or ()) != (0,) or not (product.owner and product.owner.op == mul):
-        return None
-    if len(product.owner.inputs) != 2:
-        return None
-    for h, m in (product.owner.inputs, product.owner.inputs[::-1]):
-        lstm = h.owner
-        if lstm and lstm.op == LSTM("h") and len(fgraph.clients[h]) == 1 and _expanded(m, lstm.inputs[1]):
-            return [LSTM("pooled")(*lstm.inputs).astype(node.outputs[0].dtype)]
-    return None
-
-
 def _pooling(fgraph, h, mask):
     """The node ``(h * mask[:, :, None]).sum(axis=0)`` where that product is all that reads it, or None."""
     for client, _ in fgraph.clients[h]:
@@ -383,16 +363,21 @@ def _pooling(fgraph, h, mask):
 
 
 @node_rewriter([LSTM])
-def local_lstm_train_pooled(fgraph, node):
-    """Training's mean pooling, ``(h * mask[:, :, None]).sum(axis=0)``, computed by the kernel's
-    forward pass as it goes (LSTM("train_pooled")): no pass of NumPy over h."""
-    if node.op != LSTM("train"):
+def local_lstm_pooled(fgraph, node):
+    """Mean pooling's ``(h * mask[:, :, None]).sum(axis=0)``, computed by the kernel as it goes:
+    of a forward-only LSTM read by nothing else, LSTM("pooled") (h is never stored); in training,
+    LSTM("train_pooled") (no pass of NumPy over h)."""
+    h = node.outputs[0]
+    if node.op.output not in ("h", "train") or (node.op.output == "h" and len(fgraph.clients[h]) != 1):
         return None
-    sums = _pooling(fgraph, node.outputs[0], node.inputs[1])
+    sums = _pooling(fgraph, h, node.inputs[1])
     if sums is None:
         return None
+    pool = sums.outputs[0]
+    if node.op.output == "h":
+        return {pool: LSTM("pooled")(*node.inputs).astype(pool.dtype)}
     new = LSTM("train_pooled")(*node.inputs)
-    return dict(zip(node.outputs, new[:3])) | {sums.outputs[0]: new[3].astype(sums.outputs[0].dtype)}
+    return dict(zip(node.outputs, new[:3])) | {pool: new[3].astype(pool.dtype)}
 
 
 @node_rewriter([LSTMGrad])
@@ -445,7 +430,6 @@ GRAPH_REWRITES = (
     local_lstm_forward_only,
     local_lstm_pooled,
     local_lstm_from_ids,
-    local_lstm_train_pooled,
     local_lstm_grad_pooled,
 )
 INPLACE_REWRITES = (local_step_inplace,)

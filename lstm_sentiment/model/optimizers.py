@@ -4,8 +4,8 @@ Each returns two compiled functions: ``f_grad_shared(x, mask, y)`` computes
 the cost and stores the gradients (and running averages) in shared
 variables, advancing the dropout RNG, then ``f_update(lr)`` changes the
 parameters from them. ``backend`` (``kernel.backend.Backend``, by default
-the kernel where it builds) compiles them; with the kernel, ADADELTA's step
-is one compiled pass per parameter.
+the kernel where it builds) compiles them; with the kernel, ADADELTA's and
+Adam's steps are one compiled pass per parameter.
 """
 
 import contextlib

@@ -146,6 +146,7 @@ class Training:
         self.model_options = dict(o.to_dict(), ydim=ydim)
         self.model = compile_model(self.model_options, o.reload_model if checkpoint is None else None)
         self.state = RunState(self.model.shared())
+        self.dictionary_written = False  # <saveto>.dict.json, written with the model at the first save
         if checkpoint is not None:
             self.resume(checkpoint)
         per_epoch = len(self.data.train[0]) // o.batch_size
@@ -267,14 +268,15 @@ class Training:
             s.save(checkpoint_path(o.saveto), meta)
 
     def write_model(self, params, **final):
-        """The model file and its companions, together: the options and the word dictionary (so that the
-        model can read new text). Nothing is written before a run's first save, so a run that fails
-        earlier leaves the files of the model that was there as they were."""
+        """The model file and its companions: the options and, at the run's first save, the word
+        dictionary (so that the model can read new text; it does not change during a run). Nothing is
+        written before that save, so a run that fails earlier leaves the model that was there as it was."""
         s, o = self.state, self.options
         files.write_model(o.saveto, params, s.history_errs, s.history_updates, **final)
         files.write_options(o.saveto, self.model_options)
-        if self.data.dictionary is not None:
+        if self.data.dictionary is not None and not self.dictionary_written:
             files.write_dictionary(o.saveto, self.data.dictionary)
+            self.dictionary_written = True
 
     def interrupted(self, signame):
         """Save the model and a checkpoint, then raise TrainingInterrupted saying how to resume."""

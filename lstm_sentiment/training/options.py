@@ -63,7 +63,7 @@ class Options:
     )
     fused: bool = _option(
         True,
-        "the LSTM layer and ADADELTA's step in the compiled kernel (the same maths); "
+        "the LSTM layer and ADADELTA's or Adam's step in the compiled kernel (the same maths); "
         "off: the tutorial's scan graph, on PyTensor's C backend",
     )
     floatX: str | None = _option(

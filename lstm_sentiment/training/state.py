@@ -114,8 +114,9 @@ class Checkpoint:
         for f in dataclasses.fields(Counters):
             value = self.state.get(f.name)
             self._check(type(value) is f.type and value >= 0, f"counter {f.name} is {value!r}")
-        n = len(self.history_errs)
-        self._check(len(self.state["history_updates"]) == n, "history_updates and history_errs differ in length")
+        updates = self.state.get("history_updates")
+        ok = isinstance(updates, list) and len(updates) == len(self.history_errs)
+        self._check(ok, "history_updates and history_errs differ in length")
         n_train = self.meta.get("sizes", [0])[0]
         if self.order is not None:
             ok = self.order.dtype.kind == "i" and numpy.array_equal(numpy.sort(self.order), numpy.arange(n_train))
