@@ -10,11 +10,19 @@ import json
 import pathlib
 import sys
 
-from .base.cli import run
+from .base.cli import import_configured, run
 from .base.errors import DataError
-from .model.trained import TrainedModel, class_name, load_model
 
-__all__ = ["TrainedModel", "load_model", "main"]
+__all__ = ["TrainedModel", "load_model", "main"]  # noqa: F822 (given by __getattr__)
+
+
+def __getattr__(name):
+    # PyTensor loads on first use, inside ``run``: a Ctrl-C while it loads is one line, not a traceback
+    if name in ("TrainedModel", "load_model"):
+        from .model import trained
+
+        return getattr(trained, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_texts(texts, source):
@@ -43,6 +51,9 @@ def read_texts(texts, source):
 
 def classify(args):
     """Print one line per text: the label and each class's probability (text or JSON lines)."""
+    import_configured("pytensor", "PYTENSOR_FLAGS, ~/.pytensorrc or OMP_NUM_THREADS")
+    from .model.trained import class_name, load_model
+
     texts = read_texts(args.texts, args.file or "-")
     probs = load_model(args.model, args.dictionary, args.batch_size).predict_proba(texts)
     ydim = probs.shape[1]

@@ -8,11 +8,18 @@ import dataclasses
 import re
 import sys
 
-from .base.cli import run
-from .training.loop import train_lstm
-from .training.options import Options, read_config
+from .base.cli import import_configured, run
 
-__all__ = ["build_parser", "main", "train_lstm"]
+__all__ = ["build_parser", "main", "train_lstm"]  # noqa: F822 (given by __getattr__)
+
+
+def __getattr__(name):
+    # PyTensor loads on first use, inside ``run``: a Ctrl-C while it loads is one line, not a traceback
+    if name == "train_lstm":
+        from .training.loop import train_lstm
+
+        return train_lstm
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def flag_names(name):
@@ -32,6 +39,8 @@ def shown_default(value):
 
 def build_parser():
     """The command line: one flag per option of ``train_lstm`` (``Options``), with its default."""
+    from .training.options import Options
+
     parser = argparse.ArgumentParser(
         prog="python -m lstm_sentiment.train",
         description="Train the LSTM sentiment classifier of the Theano tutorial, on PyTensor.",
@@ -69,13 +78,17 @@ def build_parser():
 
 def train_from_flags(argv=None):
     """Train with the options of ``argv``: the defaults, then the ``--config`` file's, then the flags'."""
+    import_configured("pytensor", "PYTENSOR_FLAGS, ~/.pytensorrc or OMP_NUM_THREADS")
+    from .training import loop
+    from .training.options import read_config
+
     parser = build_parser()
     config = parser.parse_known_args(argv)[0].config
     if config:
         parser.set_defaults(**read_config(config))
     options = vars(parser.parse_args(argv))
     del options["config"]
-    return train_lstm(**options)
+    return loop.train_lstm(**options)
 
 
 def main(argv=None):

@@ -2,10 +2,13 @@
 
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 
+import numpy
 import pytest
 
 from lstm_sentiment.model.files import write_dictionary, write_model, write_options
@@ -31,13 +34,31 @@ def damage(path, kind):
         path.write_bytes(bytes(data))
     elif kind == "wrong shapes":
         write_model(str(path), params(dim=4), [[0.5, 0.5]], [10])
+    elif kind == "nan parameter":
+        write_model(str(path), dict(params(), lstm_U=params()["lstm_U"] * numpy.nan), [[0.5, 0.5]], [10])
+    elif kind == "complex parameter":
+        write_model(str(path), dict(params(), U=params()["U"] + 1j), [[0.5, 0.5]], [10])
+    elif kind == "history of another width":
+        arrays = dict(numpy.load(path))
+        arrays["history_errs"] = numpy.zeros((2, 3))
+        numpy.savez(path, **arrays)
     elif kind == "bad json options":
         pathlib.Path(f"{path}.json").write_text("{not json")
     elif kind == "bad json dictionary":
         pathlib.Path(f"{path}.dict.json").write_text('["a", "list"]')
 
 
-KINDS = ["truncated", "empty", "bad crc", "wrong shapes", "bad json options", "bad json dictionary"]
+KINDS = [
+    "truncated",
+    "empty",
+    "bad crc",
+    "wrong shapes",
+    "nan parameter",
+    "complex parameter",
+    "history of another width",
+    "bad json options",
+    "bad json dictionary",
+]
 
 
 @pytest.fixture
@@ -83,8 +104,8 @@ def test_a_damaged_model_is_one_line_and_status_2_everywhere(model, kind, tmp_pa
         del runs["reload"]  # training reads the parameters alone
     for name, args in runs.items():
         code, err = command(*args)
-        if kind == "wrong shapes" and name == "report":
-            assert code == 0, err  # a report of any shapes is still a report
+        if kind in ("wrong shapes", "nan parameter", "complex parameter") and name == "report":
+            assert code == 0, err  # a report of any parameters is still a report
             continue
         assert code == 2, (name, err)
         assert "Traceback" not in err, (name, err)
@@ -114,3 +135,48 @@ def test_predict_without_text_and_with_a_bad_batch_size(model):
 def test_a_saveto_that_is_a_folder_is_refused_before_any_work(tmp_path):
     code, err = command("lstm_sentiment.train", "--saveto", str(tmp_path), "--dataset", "/nonexistent.pkl")
     assert code == 2 and "is a folder; name a file in it" in err and "Traceback" not in err
+
+
+def test_a_dataset_with_bad_values_is_one_line_and_leaves_the_model_there_unchanged(model, tmp_path, capsys):
+    from lstm_sentiment.train import main
+
+    before = {p: pathlib.Path(p).read_bytes() for p in (model, f"{model}.json", f"{model}.dict.json")}
+    reviews, labels = marker_reviews(40, 0)
+    data = write_pkl(tmp_path / "d.pkl", (reviews, [*labels[:-1], 10**6]), marker_reviews(10, 1))
+    assert main(["--dataset", data, "--saveto", model, "--dim_proj", "3", "--n_words", "5"]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "d.pkl: the training labels must be the classes 0 to 1000000" in lines[0], err
+    assert {p: pathlib.Path(p).read_bytes() for p in before} == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after", [0.3, 0.6, 1.0, 2.0])
+def test_ctrl_c_at_any_moment_of_the_start_is_one_line(tmp_path, after):
+    data = write_pkl(tmp_path / "d.pkl", marker_reviews(40, 0), marker_reviews(10, 1))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lstm_sentiment.train", "--dataset", data, "--saveto", str(tmp_path / "m.npz")],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(after)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=600)[1]
+    assert proc.returncode in (130, 0), err  # 0: the tiny run was over before the signal came
+    assert "Traceback" not in err, err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variable, value", [("PYTENSOR_FLAGS", "mode=NOPE"), ("OMP_NUM_THREADS", "abc")])
+def test_a_bad_environment_is_one_line_and_status_2(model, variable, value):
+    for args in (("lstm_sentiment.train", "--saveto", ""), ("lstm_sentiment.predict", "--model", model, "Good.")):
+        done = subprocess.run(
+            [sys.executable, "-m", *args],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=dict(os.environ, **{variable: value}),
+        )
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.startswith("error: pytensor cannot load with these settings: ")
+        assert value.split("=")[-1] in done.stderr and variable in done.stderr

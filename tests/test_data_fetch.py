@@ -16,7 +16,7 @@ from lstm_sentiment.data.fetch import download, read_reviews
 from lstm_sentiment.imdb import read_dataset
 from lstm_sentiment.imdb_preprocess import preprocess
 
-from conftest import make_acl_imdb, make_archive
+from conftest import REVIEWS, make_acl_imdb, make_archive
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -211,3 +211,38 @@ def test_an_archive_of_another_layout_is_refused(tmp_path):
         DataError, match="not the layout of the Large Movie Review Dataset .* no reviews in train/pos, "
     ):
         read_reviews(str(path))
+
+
+@pytest.mark.parametrize("source", ["archive", "folder"])
+def test_a_review_is_read_to_the_limit_only_and_a_cut_first_line_is_named(tmp_path, monkeypatch, caplog, source):
+    from lstm_sentiment.data import fetch
+
+    monkeypatch.setattr(fetch, "REVIEW_LIMIT", 64)
+    long_line = "é" * 40  # 80 bytes: the limit falls inside a character
+    reviews = dict(REVIEWS)
+    reviews["train", "pos"] = [long_line, "short first line\n" + "x" * 200, "fine"]
+    folder = make_acl_imdb(tmp_path / "raw", reviews)
+    path = make_archive(tmp_path / "a.tar.gz", folder) if source == "archive" else folder
+    read = {name.split("/")[-1]: data for name, _, data in read_reviews(str(path))["train"][:3]}
+    assert read["0_8.txt"] == ("é" * 32).encode()  # whole characters, up to the 64 bytes read
+    assert read["1_8.txt"].startswith(b"short first line\n") and len(read["1_8.txt"]) == 64
+    assert read["2_8.txt"] == b"fine"
+    cut = [r.getMessage() for r in caplog.records if "longer than" in r.getMessage()]
+    assert len(cut) == 1 and cut[0].startswith("1 reviews have a first line longer") and "0_8.txt" in cut[0]
+
+
+def test_a_folder_reads_regular_files_inside_it_only(tmp_path, caplog):
+    folder = make_acl_imdb(tmp_path / "raw")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside the dataset")
+    pos = folder / "train" / "pos"
+    (pos / "7_9.txt").symlink_to(secret)  # a link out of the folder
+    (pos / "8_9.txt").symlink_to(pos / "0_8.txt")  # a link inside it: read
+    os.mkfifo(pos / "9_9.txt")  # would block a plain open() for ever
+    (pos / "10_9.txt").mkdir()
+    read = read_reviews(str(folder))["train"]
+    names = [os.path.basename(name) for name, label, _ in read if label == 1]
+    assert names == ["0_8.txt", "1_8.txt", "2_8.txt", "8_9.txt"]
+    assert b"outside" not in b"".join(data for _, _, data in read)
+    (warning,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Skipped")]
+    assert warning.startswith("Skipped 3 entries of") and "not regular files inside it" in warning

@@ -6,7 +6,7 @@ import numpy
 import pytest
 
 from lstm_sentiment.base.errors import DataError
-from lstm_sentiment.imdb import load_data, prepare_data
+from lstm_sentiment.imdb import load_data, prepare_data, read_dataset
 
 from conftest import write_pkl
 
@@ -129,6 +129,40 @@ def test_load_data_malformed_file_gets_a_clear_error(tmp_path, content, message)
     with pytest.raises(DataError, match=message) as e:
         load_data(str(path))
     assert str(path) in str(e.value)
+
+
+GOOD_TRAIN, GOOD_TEST = ([[2, 3], [4]], [1, 0]), ([[5]], [1])
+
+
+@pytest.mark.parametrize(
+    "train, test, message",
+    [
+        (([[2, 3], []], [1, 0]), GOOD_TEST, "train review 1 is empty; every review needs a word"),
+        (GOOD_TRAIN, ([[]], [1]), "test review 0 is empty"),
+        (([[2, -3], [4]], [1, 0]), GOOD_TEST, r"train reviews have word ids that are not integers >= 0 \(-3\)"),
+        (([[2, 3.5], [4]], [1, 0]), GOOD_TEST, r"not integers >= 0 \(float\)"),
+        (GOOD_TRAIN, ([["good"]], [1]), "the test reviews are not all lists of word ids"),
+        (([[2, 3], [4]], [1, -1]), GOOD_TEST, "train labels must be integers >= 0 .class numbers., not -1"),
+        (([[2, 3], [4]], [1, 0.5]), GOOD_TEST, "not 0.5"),
+        (
+            ([[2, 3], [4]], [1, 10**12]),
+            GOOD_TEST,
+            "labels must be the classes 0 to 1000000000000, each present; no review has 0, 2, 3, ...",
+        ),
+        (([], []), GOOD_TEST, "the train set is empty"),
+        (GOOD_TRAIN, ([], []), "the test set is empty"),
+    ],
+)
+def test_bad_values_in_a_dataset_are_named_where_it_is_read(tmp_path, train, test, message):
+    path = write_pkl(tmp_path / "bad.pkl", train, test)
+    with pytest.raises(DataError, match=message):
+        read_dataset(path)
+
+
+def test_test_labels_that_no_training_review_has_are_a_warning(tmp_path, caplog):
+    path = write_pkl(tmp_path / "odd.pkl", GOOD_TRAIN, ([[5], [6]], [2, 1]))
+    assert read_dataset(path)[1] == ([[5], [6]], [2, 1])
+    assert "odd.pkl: test labels [2] are classes no training review has: never predicted" in caplog.text
 
 
 class _Evil:

@@ -101,3 +101,41 @@ def test_options_that_cannot_build_the_model_are_refused(model):
     path.write_text(json.dumps(dict(options, dim_proj=4)))
     with pytest.raises(ModelFileError, match=r"'Wemb' has shape \(5, 3\), but dim_proj=4, n_words=5 and ydim=2"):
         load_model(model)
+
+
+def _model_with_companions(tmp_path, dictionary):
+    """A model saved as training saves it: the companions first, their digests in the npz."""
+    path = str(tmp_path / "c.npz")
+    digests = dict(
+        options=write_options(path, dict(OPTIONS, encoder="lstm")),
+        dictionary=write_dictionary(path, dictionary) if dictionary is not None else "",
+    )
+    write_model(path, params(), [[0.4, 0.5]], [7], companions=digests)
+    return path
+
+
+def test_companions_of_another_model_or_of_a_torn_save_are_refused(tmp_path):
+    path = _model_with_companions(tmp_path, {"good": 2, "bad": 3})
+    assert load_model(path).dictionary == {"good": 2, "bad": 3}
+    write_dictionary(path, {"good": 3, "bad": 2})  # as a save killed between the dictionary and the npz
+    with pytest.raises(ModelFileError, match=r"c.npz.dict.json: not the dictionary saved with c.npz"):
+        load_model(path)
+    assert load_model(path, dictionary=write_pkl_dictionary(tmp_path)).dictionary == {"w": 2}  # the user's choice
+    write_options(path, dict(OPTIONS, encoder="lstm", lrate=0.5))
+    with pytest.raises(ModelFileError, match=r"c.npz.json: not the options saved with c.npz"):
+        load_model(path)
+
+
+def test_a_dictionary_beside_a_model_saved_without_one_is_refused(tmp_path):
+    path = _model_with_companions(tmp_path, None)
+    with pytest.raises(ModelFileError, match=r"dict.json: missing"):
+        load_model(path)
+    write_dictionary(path, {"stale": 2})  # left by an earlier model at this path
+    with pytest.raises(ModelFileError, match=r"c.npz.dict.json: not the dictionary saved with c.npz"):
+        load_model(path)
+
+
+def write_pkl_dictionary(tmp_path):
+    path = tmp_path / "imdb.dict.pkl"
+    path.write_bytes(pickle.dumps({"w": 2}))
+    return str(path)

@@ -130,8 +130,8 @@ def test_missing_companions_and_other_bad_input_get_clear_errors(word_model, tmp
     for suffix in (".json", ".dict.json"):
         shutil.copy(path + suffix, tmp_path / f"m.npz{suffix}")
     options = json.loads((tmp_path / "m.npz.json").read_text())
-    (tmp_path / "m.npz.json").write_text(json.dumps(dict(options, dim_proj=32)))
-    with pytest.raises(ModelFileError, match="'Wemb' has shape \\(40, 16\\)"):
+    (tmp_path / "m.npz.json").write_text(json.dumps(dict(options, dim_proj=32)))  # not the ones saved with it
+    with pytest.raises(ModelFileError, match="m.npz.json: not the options saved with m.npz"):
         load_model(str(tmp_path / "m.npz"))
 
     model = load_model(path)

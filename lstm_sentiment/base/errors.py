@@ -20,6 +20,10 @@ class ModelFileError(Error):
     """A model, options, dictionary or checkpoint file that is missing, damaged or does not fit."""
 
 
+class DiskFull(RuntimeError):
+    """A write failed for want of space (exit status 1); the file that was there is unchanged."""
+
+
 class TrainingDiverged(RuntimeError):
     """The cost became NaN or infinite (exit status 1)."""
 

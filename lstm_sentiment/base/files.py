@@ -1,14 +1,17 @@
 """Atomic writes, and npz archives: every file the package writes goes through ``atomic_path``."""
 
 import contextlib
+import errno
 import os
+import re
+import socket
 import tempfile
 import zipfile
 import zlib
 
 import numpy
 
-from .errors import ModelFileError
+from .errors import DiskFull, Error, ModelFileError
 
 
 def _umask():
@@ -17,25 +20,70 @@ def _umask():
     return mask
 
 
+def _temp_prefix(path):
+    """The start of the names of ``path``'s temporary files made on this host: the process id follows."""
+    return f".{os.path.basename(path)}.{socket.gethostname()}."
+
+
+def _remove_stale_temps(path):
+    """Remove the temporary files beside ``path`` of processes of this host that no longer run (a
+    run killed during a save): nothing else removes them."""
+    folder = os.path.dirname(os.path.abspath(path))
+    pattern = re.compile(re.escape(_temp_prefix(path)) + r"(\d+)\.\w+\.tmp")
+    for name in os.listdir(folder):
+        match = pattern.fullmatch(name)
+        if match and not _running(int(match.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, name))
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass  # it exists, as another user's process
+    return True
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """A temporary path beside ``path`` to write to; renamed to ``path`` when the block succeeds.
 
-    A crash, a kill or an exception inside the block leaves the previous complete
-    file (or none) and no temporary file; the new file gets the permissions of an
-    ordinary ``open`` (mkstemp's 0600 would hide it from other users).
+    An exception inside the block leaves the previous complete file (or none)
+    and no temporary file; a kill leaves a temporary file, which the next write
+    of ``path`` removes. The new file gets the permissions of an ordinary ``open``
+    (mkstemp's 0600 would hide it from other users).
     """
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    os.close(fd)
+    try:
+        _remove_stale_temps(path)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{_temp_prefix(path)}{os.getpid()}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as e:
+        raise _cannot_write(path, e) from e
     try:
         os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno in _NO_SPACE:
+            raise _cannot_write(path, e) from e
         raise
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _cannot_write(path, e):
+    """The error for a failed write of ``path``: DiskFull (status 1) when space ran out, else an Error."""
+    what = f"{path}: cannot write it ({e.strerror or e}); the file that was there is unchanged"
+    if e.errno in _NO_SPACE:
+        return DiskFull(f"{what}. Free some space and try again")
+    return Error(f"{what}. Name a writable place")
 
 
 @contextlib.contextmanager

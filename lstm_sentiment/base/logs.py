@@ -4,9 +4,6 @@ import contextlib
 import logging
 import sys
 
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
-
 logger = logging.getLogger("lstm_sentiment")
 
 
@@ -41,9 +38,13 @@ def bars_shown():
 
 def progress(iterable=None, **kwargs):
     """A tqdm bar that shows only on a terminal and leaves no trace when done."""
+    from tqdm import tqdm  # on first use, as every heavy import: a command's Ctrl-C is then caught
+
     return tqdm(iterable, leave=False, disable=not bars_shown(), **kwargs)
 
 
 def bars_beside_log():
     """A context in which log lines print above the progress bar rather than through it."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     return logging_redirect_tqdm(loggers=[logger]) if bars_shown() else contextlib.nullcontext()

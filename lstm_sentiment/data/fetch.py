@@ -12,6 +12,7 @@ import http.client
 import os
 import posixpath
 import re
+import stat
 import tarfile
 import urllib.request
 import zlib
@@ -27,6 +28,7 @@ SPLITS = ("train", "test")
 LABEL_FOLDERS = ("pos", "neg")  # pos first, as the tutorial's imdb_preprocess.py
 _REVIEW = re.compile(r"^aclImdb/(train|test)/(pos|neg)/[^/]+\.txt$")
 _CHUNK = 1 << 20
+REVIEW_LIMIT = 1 << 20  # bytes read of a review: its first line is all that is used (the real ones: < 14 KB)
 
 
 def is_url(source):
@@ -89,20 +91,47 @@ def _check_end(tar, archive):
             raise DataError(f"{archive}: damaged: a member's header after byte {tar.offset} is unreadable")
 
 
+def _first_bytes(f, name, cut):
+    """At most REVIEW_LIMIT bytes of the review file ``f``, ending on a whole UTF-8 character; when
+    its first line is longer than that, ``name`` goes into the list ``cut``."""
+    data = f.read(REVIEW_LIMIT + 1)
+    if len(data) <= REVIEW_LIMIT:
+        return data
+    end = REVIEW_LIMIT
+    while end > 0 and data[end] & 0xC0 == 0x80:  # not inside a character
+        end -= 1
+    if b"\n" not in data[:end] and b"\r" not in data[:end]:
+        cut.append(name)
+    return data[:end]
+
+
+def _warn_cut(cut):
+    if cut:
+        logger.warning(
+            "%d reviews have a first line longer than %d MiB; only their first %d MiB are read (the first: %s)",
+            len(cut),
+            REVIEW_LIMIT >> 20,
+            REVIEW_LIMIT >> 20,
+            cut[0],
+        )
+
+
 def _archive_reviews(archive):
     """``{(split, label): [(name, bytes)]}`` read in place, in one pass: nothing is written to disk."""
     logger.info("Reading the reviews in %s", archive)
-    found = {}
+    found, cut = {}, []
     try:
         with tarfile.open(archive, "r:*") as tar:
             for member in progress(tar, desc="read", unit="member"):
                 match = _REVIEW.match(_checked_name(member, archive))
                 if match and member.isfile():
-                    review = (f"{archive}:{member.name}", tar.extractfile(member).read())
-                    found.setdefault(match.groups(), []).append(review)
+                    name = f"{archive}:{member.name}"
+                    data = _first_bytes(tar.extractfile(member), name, cut)
+                    found.setdefault(match.groups(), []).append((name, data))
             _check_end(tar, archive)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise DataError(f"{archive}: cannot read it as a .tar.gz archive; it is truncated or corrupt ({e})") from e
+    _warn_cut(cut)
     return found
 
 
@@ -115,25 +144,53 @@ def find_reviews_folder(folder):
 
 
 def review_paths(folder):
-    """``{(split, label): [path, ...]}`` of the reviews in an aclImdb folder."""
-    groups = {}
+    """``({(split, label): [path, ...]}, skipped)``: the reviews of an aclImdb folder, and the paths
+    of the ``.txt`` entries that are not regular files inside it (links out of it, FIFOs, devices)."""
+    root = os.path.realpath(folder)
+    groups, skipped = {}, []
     for split in SPLITS:
         for label in LABEL_FOLDERS:
             d = os.path.join(folder, split, label)
-            if os.path.isdir(d):
-                groups[split, label] = [os.path.join(d, n) for n in os.listdir(d) if n.endswith(".txt")]
-    return groups
+            if not os.path.isdir(d):
+                continue
+            for path in (os.path.join(d, n) for n in os.listdir(d) if n.endswith(".txt")):
+                real = os.path.realpath(path)
+                inside = os.path.commonpath([root, real]) == root
+                (groups.setdefault((split, label), []) if inside and os.path.isfile(real) else skipped).append(path)
+    return groups, skipped
+
+
+def _read_regular(path, cut):
+    """The first bytes of the review at ``path``, a regular file (checked on the open file, so a
+    FIFO put there since the listing cannot block the read)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DataError(f"{path}: not a regular file; a review must be one")
+        return _first_bytes(f, path, cut)
 
 
 def _folder_reviews(folder):
     """``{(split, label): [(path, bytes)]}`` of an aclImdb folder."""
     folder = find_reviews_folder(folder)
     logger.info("Reading the reviews in %s", folder)
-    found = {}
-    for group, paths in review_paths(folder).items():
+    groups, skipped = review_paths(folder)
+    if skipped:
+        logger.warning(
+            "Skipped %d entries of %s that are not regular files inside it (links out of it, FIFOs, "
+            "devices, folders): %s",
+            len(skipped),
+            folder,
+            ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else ""),
+        )
+    found, cut = {}, []
+    for group, paths in groups.items():
         for path in paths:
-            with open(path, "rb") as f:
-                found.setdefault(group, []).append((path, f.read()))
+            try:
+                found.setdefault(group, []).append((path, _read_regular(path, cut)))
+            except OSError as e:
+                raise DataError(f"{path}: cannot read it ({e.strerror})") from e
+    _warn_cut(cut)
     return found
 
 

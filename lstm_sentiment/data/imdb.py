@@ -8,6 +8,7 @@ paths are read and written through gzip.
 
 import contextlib
 import gzip
+import itertools
 import os
 import pickle
 import re
@@ -16,6 +17,7 @@ import numpy
 
 from ..base.errors import DataError
 from ..base.files import atomic_write
+from ..base.logs import logger
 from .batches import length_order, map_unknown
 
 
@@ -106,11 +108,49 @@ def _check_split(path, name, split):
         raise DataError(f"{expected}; the first {name} review is a {type(x[0]).__name__}")
 
 
+def _check_values(path, name, x, y):
+    """Raise DataError unless every review of the split is a non-empty list of word ids (integers
+    >= 0) and every label an integer >= 0: anything else would train quietly on wrong numbers."""
+    if not len(x):
+        raise DataError(f"{path}: the {name} set is empty; it needs at least one review")
+    lengths = [len(s) for s in x]
+    if 0 in lengths:
+        raise DataError(f"{path}: {name} review {lengths.index(0)} is empty; every review needs a word")
+    try:
+        lowest = min(map(min, x))
+        total = sum(map(sum, x))  # an int unless some id is not: a float id makes the sum a float
+    except TypeError as e:
+        raise DataError(f"{path}: the {name} reviews are not all lists of word ids ({e})") from None
+    if not isinstance(total, (int, numpy.integer)) or lowest < 0:
+        bad = lowest if lowest < 0 else type(total).__name__
+        raise DataError(f"{path}: the {name} reviews have word ids that are not integers >= 0 ({bad})")
+    if not all(isinstance(label, (int, numpy.integer)) and label >= 0 for label in y):
+        bad = next(label for label in y if not (isinstance(label, (int, numpy.integer)) and label >= 0))
+        raise DataError(f"{path}: the {name} labels must be integers >= 0 (class numbers), not {bad!r}")
+
+
+def _check_classes(path, train_y, test_y):
+    """Raise DataError unless the training labels are the classes 0..k-1, each present (a label of
+    10**6 would build a classifier of a million classes); warn of test labels not among them."""
+    classes = {int(label) for label in train_y}
+    if len(classes) != max(classes) + 1:
+        missing = list(itertools.islice((c for c in itertools.count() if c not in classes), 3))
+        raise DataError(
+            f"{path}: the training labels must be the classes 0 to {max(classes)}, each present; "
+            f"no review has {', '.join(map(str, missing))}{', ...' if len(classes) + 3 < max(classes) + 1 else ''}"
+        )
+    unknown = sorted({int(label) for label in test_y} - classes)
+    if unknown:
+        logger.warning("%s: test labels %s are classes no training review has: never predicted", path, unknown[:5])
+
+
 def read_dataset(path):
-    """The ``(train, test)`` splits of an imdb.pkl, each an ``(x, y)`` pair."""
+    """The ``(train, test)`` splits of an imdb.pkl, each an ``(x, y)`` pair, checked."""
     train, test = read_pickles(path, 2, DATASET)
-    _check_split(path, "train", train)
-    _check_split(path, "test", test)
+    for name, split in (("train", train), ("test", test)):
+        _check_split(path, name, split)
+        _check_values(path, name, *split)
+    _check_classes(path, train[1], test[1])
     return train, test
 
 

@@ -67,7 +67,7 @@ def _fingerprint(source):
     if os.path.isfile(source):
         return {"sha256": sha256_of(source)}
     digest = hashlib.sha256()
-    for (split, label), paths in sorted(review_paths(find_reviews_folder(source)).items()):
+    for (split, label), paths in sorted(review_paths(find_reviews_folder(source))[0].items()):
         for path in sorted(paths):
             st = os.stat(path)
             digest.update(f"{split}/{label}/{os.path.basename(path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
@@ -109,7 +109,7 @@ def _make_folder(out):
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:
-        raise DataError(f"{out}: cannot make the data folder ({e.strerror}); give another with --out") from e
+        raise DataError(f"{out}: cannot make the data folder ({e.strerror}); give another folder") from e
 
 
 def preprocess(source=OFFICIAL_URL, out=None, processes=None):

@@ -5,10 +5,15 @@
     lstm_model.npz.dict.json  the word -> id dictionary of its dataset
 
 One reader and one writer for each; readers raise ModelFileError naming the
-file and what is wrong with it. Writes are atomic.
+file and what is wrong with it. Writes are atomic. The npz records the SHA-256
+of the companions written with it (written first), so that a set torn by a
+kill between its writes, or a companion of another model, is refused at load
+rather than read with the wrong words.
 """
 
+import hashlib
 import json
+import os
 
 import numpy
 
@@ -17,6 +22,7 @@ from ..base.files import atomic_write, read_npz, write_npz
 
 PARAMS = ("Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b")
 FINAL = ("train_err", "valid_err", "test_err", "early_stop")
+COMPANIONS = ("options", "dictionary")  # each recorded as <kind>_sha256; "" for none written
 
 
 def param_shapes(dim_proj, n_words, ydim=None):
@@ -44,13 +50,32 @@ class ModelFile:
     def __init__(self, path, arrays):
         self.path = path
         self.params = {k: arrays[k] for k in PARAMS if k in arrays}
-        if "history_errs" in arrays and arrays["history_errs"].size % 2:
-            raise ModelFileError(f"{path}: history_errs has {arrays['history_errs'].shape}, not (n, 2) errors")
-        self.history_errs = arrays["history_errs"].reshape(-1, 2) if "history_errs" in arrays else None
+        errs = arrays.get("history_errs")
+        if errs is not None and not (errs.shape == (0,) or (errs.ndim == 2 and errs.shape[1] == 2)):
+            raise ModelFileError(f"{path}: history_errs has shape {errs.shape}, not (n, 2): a (valid, test) row each")
+        self.history_errs = errs.reshape(-1, 2) if errs is not None else None
         updates = arrays.get("history_updates")
         recorded = updates is not None and self.history_errs is not None and len(updates) == len(self.history_errs)
         self.history_updates = updates if recorded else None
         self.final = {k: arrays[k].item() for k in FINAL if k in arrays and arrays[k].size == 1}
+        self.companions = {k: str(arrays[f"{k}_sha256"]) for k in COMPANIONS if f"{k}_sha256" in arrays}
+
+    def check_companion(self, kind, path):
+        """Raise ModelFileError unless the file at ``path``, if there is one, is the ``kind`` companion
+        written with this model; models that recorded none (the tutorial's, older ones) pass."""
+        expected = self.companions.get(kind)
+        if expected is None or not os.path.exists(path):  # a missing one: its reader says so
+            return
+        try:
+            with open(path, "rb") as f:
+                found = _sha256(f.read())
+        except OSError as e:
+            raise ModelFileError(f"{path}: cannot read it ({e.strerror})") from e
+        if found != expected:
+            raise ModelFileError(
+                f"{path}: not the {kind} saved with {os.path.basename(self.path)} (another model's, or a save "
+                f"interrupted between the two files); copy the right one beside the model"
+            )
 
     def check_params(self, shapes, given="these options"):
         """Raise ModelFileError unless every parameter of ``shapes`` (name -> shape, which ``given``
@@ -64,6 +89,11 @@ class ModelFile:
                     f"{self.path}: parameter {k!r} has shape {self.params[k].shape}, but {given} need "
                     f"{tuple(shape)}; pass the options it was trained with"
                 )
+            if self.params[k].dtype.kind not in "fiu" or not numpy.isfinite(self.params[k]).all():
+                raise ModelFileError(
+                    f"{self.path}: parameter {k!r} holds values that are not finite real numbers "
+                    f"({self.params[k].dtype}): a damaged or diverged model"
+                )
 
 
 def read_model(path):
@@ -71,11 +101,13 @@ def read_model(path):
     return ModelFile(path, read_npz(path, "npz model file"))
 
 
-def write_model(saveto, params, history_errs, history_updates=(), **final):
-    """Write the model npz: the parameters, ``history_errs`` as (n, 2), ``history_updates`` and ``final``."""
+def write_model(saveto, params, history_errs, history_updates=(), companions=None, **final):
+    """Write the model npz: the parameters, ``history_errs`` as (n, 2), ``history_updates``, ``final``
+    and ``companions``' digests (kind -> what ``write_options``/``write_dictionary`` returned)."""
     history = numpy.asarray(history_errs, dtype="float64").reshape(-1, 2)
     updates = numpy.asarray(history_updates, dtype="int64")
-    write_npz(saveto, dict(params, history_errs=history, history_updates=updates, **final))
+    digests = {f"{k}_sha256": numpy.array(v) for k, v in (companions or {}).items()}
+    write_npz(saveto, dict(params, history_errs=history, history_updates=updates, **digests, **final))
 
 
 def _read_json(path, what):
@@ -88,10 +120,16 @@ def _read_json(path, what):
         raise ModelFileError(f"{path}: not readable {what} ({e})") from e
 
 
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
 def _write_json(path, value, **kwargs):
-    with atomic_write(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, **kwargs)
-        f.write("\n")
+    """Write ``value`` as JSON at ``path``; returns the SHA-256 of the bytes written."""
+    data = (json.dumps(value, **kwargs) + "\n").encode("utf-8")
+    with atomic_write(path) as f:
+        f.write(data)
+    return _sha256(data)
 
 
 def read_options(saveto):
@@ -108,7 +146,7 @@ def read_options_file(path):
 
 
 def write_options(saveto, options):
-    _write_json(options_path(saveto), options, indent=2, sort_keys=True)
+    return _write_json(options_path(saveto), options, indent=2, sort_keys=True)
 
 
 def read_dictionary(saveto):
@@ -123,4 +161,4 @@ def read_dictionary(saveto):
 
 
 def write_dictionary(saveto, dictionary):
-    _write_json(dictionary_path(saveto), dictionary, ensure_ascii=False)
+    return _write_json(dictionary_path(saveto), dictionary, ensure_ascii=False)

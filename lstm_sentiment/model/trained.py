@@ -73,6 +73,9 @@ def load_model(path, dictionary=None, batch_size=64):
     if not (isinstance(batch_size, int) and batch_size > 0):
         raise DataError(f"batch_size: {batch_size!r} is not allowed; it must be a positive integer")
     model = read_model(path)
+    model.check_companion("options", options_path(path))
+    if not dictionary:
+        model.check_companion("dictionary", dictionary_path(path))
     options = _options(model)
     shapes = param_shapes(options["dim_proj"], options["n_words"], options["ydim"])
     model.check_params(shapes, "dim_proj={dim_proj}, n_words={n_words} and ydim={ydim}".format(**options))

@@ -14,7 +14,7 @@ import numpy
 import pytensor.tensor as tensor
 from pytensor import config
 
-from ..base.errors import ModelFileError, OptionError, TrainingDiverged, TrainingInterrupted
+from ..base.errors import DiskFull, ModelFileError, OptionError, TrainingDiverged, TrainingInterrupted
 from ..base.logs import bars_beside_log, logger, progress
 from ..data.batches import bucketed_minibatches_idx, drop_words, get_minibatches_idx, truncate
 from ..data.imdb import dictionary_beside, load_data, prepare_data, read_dictionary
@@ -143,10 +143,10 @@ class Training:
         numpy.random.seed(o.seed)
         self.data = load_splits(o)
         ydim = int(numpy.max(self.data.train[1])) + 1
-        self.model_options = dict(o.to_dict(), ydim=ydim)
+        self.model_options = dict(o.to_dict(), ydim=ydim, resume=None)  # as saved: how it was trained, not started
         self.model = compile_model(self.model_options, o.reload_model if checkpoint is None else None)
         self.state = RunState(self.model.shared())
-        self.dictionary_written = False  # <saveto>.dict.json, written with the model at the first save
+        self.dictionary_digest = None  # of <saveto>.dict.json, written with the model at the first save
         if checkpoint is not None:
             self.resume(checkpoint)
         per_epoch = len(self.data.train[0]) // o.batch_size
@@ -262,21 +262,29 @@ class Training:
         """The tutorial's model file (the best parameters so far) and, unless ``final``, a checkpoint."""
         s, o = self.state, self.options
         best = s.best_p if s.best_p is not None else unzip(self.model.tparams)
-        self.write_model(best, **final)
-        if not final:
-            meta = dict(options=o.to_dict(), sizes=self.data.sizes, floatX=o.floatX, why=why)
-            s.save(checkpoint_path(o.saveto), meta)
+        try:
+            self.write_model(best, **final)
+            if not final:
+                meta = dict(options=o.to_dict(), sizes=self.data.sizes, floatX=o.floatX, why=why)
+                s.save(checkpoint_path(o.saveto), meta)
+        except DiskFull as e:
+            if not os.path.isfile(checkpoint_path(o.saveto)):
+                raise
+            raise DiskFull(f"{e}, resuming from the last checkpoint: {self.resume_command()}") from e
+
+    def resume_command(self):
+        return f"python -m lstm_sentiment.train --resume {shlex.quote(checkpoint_path(self.options.saveto))}"
 
     def write_model(self, params, **final):
-        """The model file and its companions: the options and, at the run's first save, the word
+        """The model file and, first, its companions: the options and, at the run's first save, the word
         dictionary (so that the model can read new text; it does not change during a run). Nothing is
         written before that save, so a run that fails earlier leaves the model that was there as it was."""
         s, o = self.state, self.options
-        files.write_model(o.saveto, params, s.history_errs, s.history_updates, **final)
-        files.write_options(o.saveto, self.model_options)
-        if self.data.dictionary is not None and not self.dictionary_written:
-            files.write_dictionary(o.saveto, self.data.dictionary)
-            self.dictionary_written = True
+        if self.dictionary_digest is None:
+            words = self.data.dictionary
+            self.dictionary_digest = "" if words is None else files.write_dictionary(o.saveto, words)
+        companions = dict(options=files.write_options(o.saveto, self.model_options), dictionary=self.dictionary_digest)
+        files.write_model(o.saveto, params, s.history_errs, s.history_updates, companions, **final)
 
     def interrupted(self, signame):
         """Save the model and a checkpoint, then raise TrainingInterrupted saying how to resume."""
@@ -288,7 +296,7 @@ class Training:
         self.save(signame)
         raise TrainingInterrupted(
             f"{signame}: training stopped at update {c.uidx} (epoch {c.eidx}); the best parameters so far are in "
-            f"{o.saveto}. Resume with: python -m lstm_sentiment.train --resume {shlex.quote(checkpoint_path(o.saveto))}"
+            f"{o.saveto}. Resume with: {self.resume_command()}"
         )
 
     def diverged(self, cost):
