@@ -1,6 +1,7 @@
 """This package against PyTorch on the tutorial's model, side by side.
 
     python scripts/benchmark.py --data ../shared/data/imdb.pkl.gz [--config full] [--repeat 3] [--json out.json]
+    python scripts/benchmark.py --data ../shared/data/imdb.pkl.gz --profile [--config full]
 
 Both sides train the same model (embedding, LSTM, mean over the real steps,
 dropout 0.5, linear + softmax) with the same optimizer (ADADELTA with rho
@@ -20,9 +21,22 @@ rows are the same kind of run. With ``--plain``, a third side is this package
 without its kernel (``train_lstm(fused=False)``: the tutorial's scan graph on
 PyTensor's C backend), for the speed-up in the same run. Needs the ``bench``
 extra (PyTorch).
+
+With ``--profile``, instead, one process per thread count (1, and
+``--threads``) trains one epoch of ours after a first update and times each
+part of it: every Op's ``perform`` (the kernel's forward and backward passes,
+the embedding's gradient, the optimizer's step, the other Ops), the rest of
+the compiled functions' calls (thunk overhead), ``prepare_data`` and the loop
+itself. The kernel's parts are given in GFLOP/s of the products their real
+steps need, against the best ``sgemm`` of 2048 x 2048 matrices measured in
+the same process (MKL, which the kernel uses, and NumPy's OpenBLAS), and the
+optimizer's step in GB/s of what it reads and writes, against a measured
+copy. PyTorch is not needed for it.
 """
 
 import argparse
+import collections
+import concurrent.futures
 import json
 import os
 import pathlib
@@ -107,7 +121,7 @@ class Ours:
 
         self.o = o
         options = dict(o.to_dict(), ydim=int(max(train[1])) + 1, fused=fused, floatX="float32")
-        tparams = lstm.init_tparams(lstm.init_params(options))
+        self.tparams = tparams = lstm.init_tparams(lstm.init_params(options))
         self.use_noise, x, mask, y, self.f_pred_prob, _, cost = lstm.build_model(tparams, options)
         grads = tensor.grad(cost, wrt=list(tparams.values()))
         optimizer = optimizers[o.optimizer]
@@ -195,8 +209,11 @@ class Torch:
 
 
 def worker(side, path, threads, started, cold, config="tutorial"):
-    """Measure one side in this process; print the figures as JSON."""
-    print(json.dumps(measure(side, path, threads, started, cold, config)))
+    """Measure one side (or the profile) in this process; print the figures as JSON."""
+    if side == "profile":
+        print(json.dumps(profile(path, threads, config)))
+    else:
+        print(json.dumps(measure(side, path, threads, started, cold, config)))
 
 
 def measure(side, path, threads, started, cold, config):
@@ -220,6 +237,155 @@ def measure(side, path, threads, started, cold, config):
             assert probs.shape == (len(data[0]), 2) and numpy.isfinite(probs).all()
         figures["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return figures
+
+
+# --profile: where one epoch of training spends its time, part by part, against the machine's limits.
+
+PARTS = {  # the Op classes of each part of an update
+    "kernel forward": ("LSTM",),
+    "kernel backward": ("LSTMGrad",),
+    "embedding gradient": ("ScatterAdd",),
+    "optimizer step": ("Adadelta", "Adam"),
+}
+ROWS = (*PARTS, "other PyTensor ops", "thunk overhead", "prepare_data", "Python loop")
+
+
+def timed_performs():
+    """From now on, add the time of every Op's ``perform`` to the returned dict (Op class name ->
+    seconds). PyTensor's Python linker binds ``perform`` when it compiles: call this before."""
+    from pytensor.graph.op import Op
+
+    import lstm_sentiment.kernel.ops  # noqa: F401  (the kernel's Op classes, timed too)
+
+    spent, depth = collections.defaultdict(float), [0]
+
+    def timer(perform):
+        def timed(self, *args, **kwargs):
+            depth[0] += 1
+            start = time.perf_counter()
+            try:
+                return perform(self, *args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if not depth[0]:  # an inherited perform called by its subclass's counts once
+                    spent[type(self).__name__] += time.perf_counter() - start
+
+        return timed
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    for cls in set(subclasses(Op)):
+        if "perform" in vars(cls):
+            cls.perform = timer(vars(cls)["perform"])
+    return spent
+
+
+def machine_limits(threads):
+    """The best of three, on ``threads`` threads: sgemm of 2048 x 2048 matrices in GFLOP/s with MKL (the
+    kernel's BLAS) and with NumPy's OpenBLAS; a copy of 256 MiB in GB/s (read and written), the faster
+    of one thread and ``threads``, best of five."""
+    import ctypes
+
+    from lstm_sentiment.kernel.build import mkl_ldflags
+
+    libdir, name = mkl_ldflags().split()[:2]
+    mkl = ctypes.CDLL(os.path.join(libdir[2:], name[3:]))
+    mkl.MKL_Set_Num_Threads(threads)
+    n = 2048
+    a, b, c = (numpy.random.RandomState(0).rand(n, n).astype("float32") for _ in range(3))
+    one, zero, ptr = ctypes.c_float(1), ctypes.c_float(0), ctypes.c_void_p
+
+    def best(f, reps=3):
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    args = [ptr(a.ctypes.data), n, ptr(b.ctypes.data), n, zero, ptr(c.ctypes.data), n]
+    mkl_s = best(lambda: mkl.cblas_sgemm(101, 111, 111, n, n, n, one, *args))
+    openblas_s = best(lambda: numpy.matmul(a, b, out=c))
+    big = numpy.ones(1 << 26, dtype="float32")
+    out = numpy.empty_like(big)
+    parts = list(zip(numpy.array_split(out, threads), numpy.array_split(big, threads)))
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:  # NumPy copies without the GIL
+        copy_s = min(  # one thread may be the faster on a busy memory bus
+            best(lambda: numpy.copyto(out, big), 5), best(lambda: list(pool.map(lambda p: numpy.copyto(*p), parts)), 5)
+        )
+    flops = 2 * n**3
+    return {"mkl": flops / mkl_s / 1e9, "openblas": flops / openblas_s / 1e9, "copy": 2 * big.nbytes / copy_s / 1e9}
+
+
+def profile(path, threads, config):
+    """Time one epoch (after a first update), part by part; the FLOP rates and the machine's limits."""
+    from lstm_sentiment.imdb import prepare_data
+
+    o = read_options(config)
+    train, _, _ = load(path, o)
+    spent = timed_performs()
+    model = Ours(train, o)
+    batches = epoch_batches(train, o)
+    model.update([train[0][i] for i in batches[0]], [train[1][i] for i in batches[0]])  # allocations, caches
+    spent.clear()
+    calls = prepare = steps = 0.0
+    start = time.perf_counter()
+    for idx in batches:
+        t0 = time.perf_counter()
+        x, mask, y = prepare_data([train[0][i] for i in idx], [train[1][i] for i in idx])
+        t1 = time.perf_counter()
+        model.use_noise.set_value(1.0)
+        model.f_grad_shared(x, mask, y)
+        model.f_update(o.lrate)
+        t2 = time.perf_counter()
+        prepare, calls, steps = prepare + t1 - t0, calls + t2 - t1, steps + float(mask.sum())
+    wall = time.perf_counter() - start
+    parts = {part: sum(spent.pop(name, 0.0) for name in names) for part, names in PARTS.items()}
+    parts["other PyTensor ops"] = sum(spent.values())
+    parts["thunk overhead"] = calls - sum(parts.values())
+    parts["prepare_data"], parts["Python loop"] = prepare, wall - calls - prepare
+    d, values = o.dim_proj, sum(p.get_value().size for p in model.tparams.values())
+    work = {  # per epoch: FLOPs of the real steps' products; bytes the optimizer reads and writes
+        "kernel forward": 16 * d * d * steps,  # x W and h U: 2 * (2 D * 4D) per step of a review
+        "kernel backward": 32 * d * d * steps,  # dx, dh, dW and dU
+        "optimizer step": 7 * 4 * values * len(batches),  # reads p, g and 2 accumulators, writes 3
+    }
+    return dict(parts=parts, work=work, updates=len(batches), steps=steps, wall=wall, limits=machine_limits(threads))
+
+
+def profile_table(profiles, config):
+    """One column per thread count: ms per update, share of the epoch, and each part's rate against
+    its limit (products: the best sgemm; the optimizer: the copy bandwidth)."""
+    first = next(iter(profiles.values()))
+    lines = [
+        f"profile of one training epoch, configuration {config}: {first['updates']} updates, "
+        f"{first['steps']:.0f} real steps; ms per update, share of the epoch, rate against its limit",
+        f"{'part':20}" + "".join(f"  {f'{n} thread' + ('s' if n > 1 else ''):<36}" for n in profiles),
+    ]
+    for row in (*ROWS, "epoch"):
+        cells = ""
+        for p in profiles.values():
+            seconds = p["wall"] if row == "epoch" else p["parts"][row]
+            cell = f"{1e3 * seconds / p['updates']:8.2f} {100 * seconds / p['wall']:5.1f}%"
+            limits, work = p["limits"], p["work"].get(row)
+            if work and row == "optimizer step":
+                rate = work / seconds / 1e9
+                cell += f" {rate:6.1f} GB/s   {100 * rate / limits['copy']:3.0f}%"
+            elif work:
+                rate = work / seconds / 1e9
+                cell += f" {rate:6.1f} GFLOP/s {100 * rate / max(limits['mkl'], limits['openblas']):3.0f}%"
+            cells += f"  {cell:<36}"
+        lines.append(f"{row:20}{cells}")
+    for n, p in profiles.items():
+        limits = p["limits"]
+        lines.append(
+            f"limits, {n} thread{'s' if n > 1 else ''}: sgemm 2048^2 {limits['mkl']:.1f} GFLOP/s (MKL), "
+            f"{limits['openblas']:.1f} (OpenBLAS); copy {limits['copy']:.1f} GB/s"
+        )
+    return "\n".join(lines)
 
 
 def run(side, path, threads, cold, cache, config):
@@ -293,7 +459,12 @@ def main(argv=None):
         default="tutorial",
         help="the training configuration: tutorial (the defaults), full (configs/full.json) or a JSON file",
     )
-    parser.add_argument("--worker", choices=["ours", "torch", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: where one training epoch of ours spends its time, part by part, with 1 thread and --threads",
+    )
+    parser.add_argument("--worker", choices=["ours", "torch", "plain", "profile"], help=argparse.SUPPRESS)
     parser.add_argument("--started", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -304,6 +475,14 @@ def main(argv=None):
 
     read_options(args.config)  # a bad configuration stops here, not in every worker
     path = get_dataset_file(args.data)
+    if args.profile:
+        with tempfile.TemporaryDirectory(prefix="lstm-bench-cache-") as cache:
+            profiles = {n: run("profile", path, n, False, cache, args.config) for n in sorted({1, args.threads})}
+        print(profile_table(profiles, args.config))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(profiles, f, indent=1)
+        return
     sides = ("ours", "torch", "plain") if args.plain else ("ours", "torch")
     runs = {side: {k: [] for k in METRICS} for side in sides}
     for rep in range(args.repeat):

@@ -56,3 +56,36 @@ def test_table_and_last_line_of_the_full_configuration(marker_pkl, tmp_path):
     assert lines[-1].startswith("ratio full_epoch=") and " eval_25k=" in lines[-1]
     results = json.loads((tmp_path / "b.json").read_text())
     assert set(results["ratio"]) == set(_benchmark().METRICS)
+
+
+@pytest.mark.slow
+def test_the_profile_accounts_for_the_epoch_part_by_part(marker_pkl, tmp_path):
+    command = [sys.executable, SCRIPT, "--data", marker_pkl, "--profile", "--threads", "2"]
+    out = subprocess.run([*command, "--json", str(tmp_path / "p.json")], capture_output=True, text=True, check=True)
+    bench, reviews = _benchmark(), _train_reviews(marker_pkl)
+    lines = out.stdout.strip().splitlines()
+    updates = -(-len(reviews) // 16)
+    assert lines[0].startswith(f"profile of one training epoch, configuration tutorial: {updates} updates")
+    assert [line.split()[0] for line in lines[2 : 3 + len(bench.ROWS)]] == [
+        *(row.split()[0] for row in bench.ROWS),
+        "epoch",
+    ]
+    profiles = json.loads((tmp_path / "p.json").read_text())
+    assert set(profiles) == {"1", "2"}
+    for p in profiles.values():
+        parts = p["parts"]
+        assert all(parts[row] > 0 for row in bench.PARTS), parts  # each part's Ops were found and timed
+        assert parts["thunk overhead"] > 0 and parts["other PyTensor ops"] > 0, parts
+        assert sum(parts.values()) == pytest.approx(p["wall"])
+        assert p["updates"] == updates and p["steps"] == sum(len(s) for s in reviews)
+        assert all(v > 0 for v in p["limits"].values())
+
+
+def _train_reviews(path):
+    """The training reviews of the tutorial's configuration: those under 100 words, 95% of them."""
+    import numpy
+
+    from lstm_sentiment.imdb import load_data
+
+    numpy.random.seed(123)
+    return load_data(path, n_words=10000, valid_portion=0.05, maxlen=100)[0][0]
