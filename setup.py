@@ -24,6 +24,7 @@ setup(
     extras_require={
         "test": ["pytest", "ruff"],
         "bench": ["torch"],
+        "sweep": ["ray[tune]", "optuna"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

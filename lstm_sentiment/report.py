@@ -1,6 +1,8 @@
-"""Inspect a trained model: its options, errors and ``history_errs``, and plot its learning curves.
+"""Inspect a trained model: its options, errors and ``history_errs``, and plot its learning curves;
+or a sweep's table and picture.
 
 python -m lstm_sentiment.report lstm_model.npz --plot curves.png
+python -m lstm_sentiment.report --sweep sweeps/first --plot sweep.png
 """
 
 import argparse
@@ -9,7 +11,8 @@ import sys
 import numpy
 
 from .base.cli import run
-from .base.errors import Error, ModelFileError
+from .base.errors import ModelFileError
+from .base.files import save_figure
 from .base.logs import logger
 from .model.files import PARAMS, options_path, read_model, read_options
 
@@ -114,13 +117,7 @@ def plot(path, out):
     else:
         ax.set_title(f"LSTM: {path} (options not saved)", fontsize=10)
     fig.tight_layout()
-    try:
-        fig.savefig(out)
-    except (OSError, ValueError) as e:
-        raise Error(f"{out}: cannot write the plot there ({e}); name a .png, .pdf or .svg in an existing folder") from e
-    finally:
-        plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def main(argv=None):
@@ -128,16 +125,34 @@ def main(argv=None):
         prog="python -m lstm_sentiment.report",
         description="Print a trained model's options, errors and history_errs; optionally plot them.",
     )
-    parser.add_argument("model", help="the model file (npz)")
-    parser.add_argument("--plot", metavar="PNG", help="draw validation and test error against updates here")
+    parser.add_argument("model", nargs="?", help="the model file (npz)")
+    parser.add_argument("--sweep", metavar="DIR", help="instead of a model: the table of the sweep in DIR")
+    parser.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="draw validation and test error against updates here (with --sweep: every trial's validation "
+        "error, and the best against each searched argument)",
+    )
     args = parser.parse_args(argv)
-    return run(_report, args.model, args.plot)
+    if (args.model is None) == (args.sweep is None):
+        parser.error("give a model file, or --sweep DIR")
+    return run(_report_sweep if args.sweep else _report, args.sweep or args.model, args.plot)
 
 
 def _report(path, out):
     print(report(path))
     if out:
         plot(path, out)
+        logger.info("Wrote %s", out)
+
+
+def _report_sweep(folder, out):
+    from .sweeps.plot import plot_sweep
+    from .sweeps.results import format_table, read_table
+
+    print(format_table(*read_table(folder)), end="")
+    if out:
+        plot_sweep(folder, out)
         logger.info("Wrote %s", out)
 
 

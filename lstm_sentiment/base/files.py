@@ -117,3 +117,17 @@ def write_npz(path, arrays):
     """Write ``arrays`` (name -> array) as an npz at ``path``, atomically."""
     with atomic_write(path) as f:
         numpy.savez(f, **arrays)
+
+
+def save_figure(fig, path):
+    """Save the matplotlib figure ``fig`` at ``path`` (its extension names the format), then close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.savefig(path)
+    except (OSError, ValueError) as e:
+        message = f"{path}: cannot write the plot there ({e}); name a .png, .pdf or .svg in an existing folder"
+        raise Error(message) from e
+    finally:
+        plt.close(fig)
+    return path

@@ -27,13 +27,15 @@ from .options import Options, signature
 from .state import Checkpoint, RunState, checkpoint_path
 
 
-def train_lstm(**options):
+def train_lstm(on_validation=None, **options):
     """Train the tutorial's LSTM sentiment classifier; returns ``(train_err, valid_err, test_err)``.
 
     The arguments are the tutorial's (``training.options.Options`` describes
     each). With ``resume``, every other argument is ignored: the run continues
     with the options, parameters, optimizer state, counters and random states
     it had, and ends as it would have without the interruption.
+    ``on_validation``, if given, is called with a ``Validation`` after each
+    validation (a sweep reports them).
     """
     checkpoint = None
     if options.get("resume"):
@@ -44,10 +46,21 @@ def train_lstm(**options):
     options.floatX = options.floatX or default_floatX()
     options.check()
     logger.info("model options %s", options.to_dict())
-    return Training(options, checkpoint).run()
+    return Training(options, checkpoint, on_validation).run()
 
 
-train_lstm.__signature__ = signature()
+train_lstm.__signature__ = signature(on_validation=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Validation:
+    """One validation of a run: the update and epoch it came after, and the errors (NaN: not computed)."""
+
+    update: int
+    epoch: int
+    train_err: float
+    valid_err: float
+    test_err: float
 
 
 @dataclasses.dataclass
@@ -138,8 +151,9 @@ def compile_model(model_options, reload_model=None):
 class Training:
     """One run of ``train_lstm``: its options, data, compiled model and ``RunState``."""
 
-    def __init__(self, options, checkpoint=None):
+    def __init__(self, options, checkpoint=None, on_validation=None):
         self.options = o = options
+        self.on_validation = on_validation
         numpy.random.seed(o.seed)
         self.data = load_splits(o)
         ydim = int(numpy.max(self.data.train[1])) + 1
@@ -252,6 +266,8 @@ class Training:
             logger.info("Valid %.4f", valid_err)
         else:
             logger.info("Train %.4f Valid %.4f Test %.4f", train_err, valid_err, test_err)
+        if self.on_validation is not None:
+            self.on_validation(Validation(c.uidx, c.eidx, train_err, valid_err, test_err))
         if len(s.history_errs) > patience and valid_err >= valid_history[:-patience].min():
             c.bad_counter += 1
             if c.bad_counter > patience:

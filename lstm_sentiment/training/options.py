@@ -112,11 +112,15 @@ class Options:
         return dataclasses.asdict(self)
 
     def check(self):
-        """Raise OptionError, naming the argument and what it allows, for any bad value."""
+        """Raise OptionError, naming the argument and what it allows, for any bad value or path."""
+        self.check_values()
+        self._check_paths()
+
+    def check_values(self):
+        """Raise OptionError, naming the argument and what it allows, for any bad value (paths aside)."""
         for name, ok, allowed in self._rules():
             if not ok:
                 raise OptionError(f"{name}: {getattr(self, name)!r} is not allowed; it must be {allowed}")
-        self._check_paths()
 
     def _rules(self):
         def integer(v, low):
@@ -208,11 +212,9 @@ def _known_mode(mode):
     return True
 
 
-def signature():
-    """``train_lstm``'s signature: one keyword argument per option, with its default."""
+def signature(**extra):
+    """``train_lstm``'s signature: one keyword argument per option, with its default, then ``extra``'s."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Options)} | extra
     return inspect.Signature(
-        [
-            inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
-            for f in dataclasses.fields(Options)
-        ]
+        [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=v) for name, v in defaults.items()]
     )

@@ -1,0 +1,66 @@
+"""The sweep command: hyperparameter search and seed repeats of train_lstm on Ray Tune.
+
+    python -m lstm_sentiment.sweep --space configs/sweep-example.json --trials 12 --out sweeps/first
+    python -m lstm_sentiment.sweep --space ... --out sweeps/first --resume     # after an interruption
+
+Needs the ``sweep`` extra: ``pip install -e ".[sweep]"``.
+"""
+
+import argparse
+import dataclasses
+import importlib.util
+import os
+import sys
+
+from .base.cli import import_configured, run
+from .base.errors import Error
+
+__all__ = ["main", "sweep"]
+
+
+def sweep(space_path, trials, out, address=None, resume=False, cpus_per_trial=1):
+    """Run the sweep of the space file at ``space_path``; print its table; returns the rows."""
+    import_configured("pytensor", "PYTENSOR_FLAGS, ~/.pytensorrc or OMP_NUM_THREADS")
+    from .data.preprocess import get_dataset_file
+    from .sweeps import results
+    from .sweeps.runner import check_start, run_sweep
+    from .sweeps.space import read_space
+
+    space = read_space(space_path)
+    missing = [m for m in ("ray", "optuna") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise Error(f'sweeps need {" and ".join(missing)}: pip install -e ".[sweep]" (Ray Tune and Optuna)')
+    check_start(space, trials, out, resume)
+    # preprocessed once, here, rather than by every trial at once; trials get the imdb.pkl's absolute path
+    dataset = get_dataset_file(space.fixed.get("dataset", "imdb"), space.fixed.get("data_dir"))
+    space = dataclasses.replace(space, fixed=dict(space.fixed, dataset=os.path.abspath(dataset)))
+    rows = run_sweep(space, trials, out, address, resume, cpus_per_trial)
+    print(results.format_table(rows, list(space.search)), end="")
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m lstm_sentiment.sweep",
+        description="Search train_lstm's arguments on Ray Tune: Optuna proposes, ASHA stops hopeless trials.",
+    )
+    parser.add_argument("--space", required=True, help="the search space (JSON; configs/sweep-example.json)")
+    parser.add_argument("--trials", type=int, default=12, help="trials in all, seeds included (default: 12)")
+    parser.add_argument("--out", required=True, help="the sweep's folder: trials, results.csv, Tune's state")
+    parser.add_argument("--address", help="an existing Ray cluster's address (default: start Ray on this machine)")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted sweep in --out")
+    parser.add_argument(
+        "--cpus-per-trial",
+        "--cpus_per_trial",
+        type=int,
+        default=1,
+        help="CPUs, and threads, of each trial (default: 1)",
+    )
+    args = parser.parse_args(argv)
+    if args.trials < 1 or args.cpus_per_trial < 1:
+        parser.error("--trials and --cpus-per-trial must be positive integers")
+    return run(sweep, args.space, args.trials, args.out, args.address, args.resume, args.cpus_per_trial)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The picture of a sweep, from its table and its trials' validations (no Ray needed)."""
+
+import math
+
+import pytest
+
+from lstm_sentiment.base.errors import Error
+from lstm_sentiment.sweeps import results
+from lstm_sentiment.sweeps.plot import plot_sweep
+from lstm_sentiment.training.loop import Validation
+
+
+def _sweep(out):
+    rows = []
+    for k, (status, lrate, optimizer) in enumerate(
+        [("done", 1e-4, "adam"), ("stopped", 1e-2, "sgd"), ("failed", 1e-3, "sgd"), ("done", 3e-3, "adam")]
+    ):
+        folder = results.trial_folder(str(out), f"t{k}")
+        (out / "trials" / f"t{k}").mkdir(parents=True)
+        results.start_validations(folder)
+        for u in range(1, 1 + (2 if status == "stopped" else 0 if status == "failed" else 6)):
+            results.append_validation(folder, Validation(10 * u, 0, math.nan, 0.5 / u + 0.05 * k, math.nan))
+        rows.append(results.trial_row(str(out), f"t{k}", 0, dict(lrate=lrate, optimizer=optimizer), status, 1.0))
+    results.write_table(str(out), rows, ["lrate", "optimizer"])
+
+
+def test_the_picture_is_drawn_for_every_kind_of_trial(tmp_path):
+    _sweep(tmp_path)
+    path = plot_sweep(str(tmp_path), str(tmp_path / "s.png"))
+    data = (tmp_path / "s.png").read_bytes()
+    assert path.endswith("s.png") and data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+def test_a_picture_that_cannot_be_written_is_named(tmp_path):
+    _sweep(tmp_path)
+    with pytest.raises(Error, match="nowhere/s.png: cannot write the plot there"):
+        plot_sweep(str(tmp_path), str(tmp_path / "nowhere" / "s.png"))
