@@ -10,10 +10,11 @@ import argparse
 import dataclasses
 import importlib.util
 import os
+import shlex
 import sys
 
 from .base.cli import import_configured, run
-from .base.errors import Error
+from .base.errors import Error, TrainingInterrupted
 
 __all__ = ["main", "sweep"]
 
@@ -36,6 +37,12 @@ def sweep(space_path, trials, out, address=None, resume=False, cpus_per_trial=1)
     space = dataclasses.replace(space, fixed=dict(space.fixed, dataset=os.path.abspath(dataset)))
     rows = run_sweep(space, trials, out, address, resume, cpus_per_trial)
     print(results.format_table(rows, list(space.search)), end="")
+    unfinished = sum(r["status"] == "unfinished" for r in rows)
+    if unfinished:
+        args = shlex.join(["--space", space_path, "--trials", str(trials), "--out", out, "--resume"])
+        raise TrainingInterrupted(
+            f"the sweep stopped with {unfinished} trials unfinished; continue it: python -m lstm_sentiment.sweep {args}"
+        )
     return rows
 
 

@@ -114,7 +114,7 @@ def test_an_interrupted_sweep_resumes_and_ends_with_every_trial_done_once(data, 
             break
         time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=600)
+    assert proc.wait(timeout=600) == 130  # unfinished trials: status 130, and the command that continues
     first = {r["trial"]: r["status"] for r in _table(out)} if os.path.exists(os.path.join(out, "results.csv")) else {}
     assert "unfinished" in first.values() or len(first) < 6, first  # interrupted partway
 
