@@ -150,3 +150,8 @@ def test_a_bad_space_file_is_one_line_before_anything_starts(tmp_path):
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith(f"error: {path}: optimizer: 'adamw' is not allowed; it must be one of ")
     assert not out.exists()
+    path.write_text(json.dumps({"search": {"optimizer": {"choice": ["adam"]}}}))
+    out.write_text("a file")
+    done = _sweep("--space", str(path), "--trials", "2", "--out", str(out))
+    assert done.returncode == 2 and done.stderr.startswith(f"error: --out: cannot make the folder {out}"), done.stderr
+    assert out.read_text() == "a file"

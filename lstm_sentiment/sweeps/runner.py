@@ -69,7 +69,14 @@ def _tune_space(space):
 
 
 def check_start(space, trials, out, resume):
-    """OptionError unless the sweep can start (or, with ``resume``, continue) in ``out`` with ``trials``."""
+    """OptionError unless the sweep can start (or, with ``resume``, continue) in ``out`` with ``trials``;
+    makes the folder."""
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise OptionError(f"--out: cannot make the folder {out} ({e.strerror}); give another") from None
+    if not os.access(out, os.W_OK):
+        raise OptionError(f"--out: {out} is not writable; give another folder")
     exists = os.path.exists(os.path.join(out, EXPERIMENT))
     if resume and not exists:
         raise OptionError(f"--resume: {out} holds no sweep to resume")
