@@ -556,3 +556,15 @@ def test_lrate_decay_scales_the_step_of_each_epoch(marker_pkl, tmp_path):
     one = wemb(1, 1.0)
     assert numpy.abs(wemb(2, 1e-9) - one).max() < 1e-6  # the second epoch's steps are a billionth
     assert numpy.abs(wemb(2, 1.0) - one).max() > 1e-3
+
+
+def test_on_validation_sees_every_validation_as_history_errs_records_it(marker_pkl, tmp_path):
+    seen = []
+    saveto = str(tmp_path / "m.npz")
+    train_lstm(dataset=marker_pkl, saveto=saveto, max_epochs=3, on_validation=seen.append, **SMALL)
+    with numpy.load(saveto) as f:
+        history, updates = f["history_errs"], f["history_updates"]
+    assert [v.update for v in seen] == list(updates) and len(seen) >= 2
+    assert [[v.valid_err, v.test_err] for v in seen] == history.tolist()
+    assert [v.epoch for v in seen] == [(u - 1) // 48 for u in updates]  # 760 reviews: 48 minibatches an epoch
+    assert all(0 <= v.train_err <= 1 for v in seen)
