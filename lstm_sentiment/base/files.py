@@ -38,6 +38,8 @@ def _remove_stale_temps(path):
 
 
 def _running(pid):
+    if os.name == "nt":  # os.kill(pid, 0) would end the process there: count every one as running
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

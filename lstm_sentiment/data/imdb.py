@@ -124,9 +124,9 @@ def _check_values(path, name, x, y):
     if not isinstance(total, (int, numpy.integer)) or lowest < 0:
         bad = lowest if lowest < 0 else type(total).__name__
         raise DataError(f"{path}: the {name} reviews have word ids that are not integers >= 0 ({bad})")
-    if not all(isinstance(label, (int, numpy.integer)) and label >= 0 for label in y):
-        bad = next(label for label in y if not (isinstance(label, (int, numpy.integer)) and label >= 0))
-        raise DataError(f"{path}: the {name} labels must be integers >= 0 (class numbers), not {bad!r}")
+    bad = [label for label in y if not (isinstance(label, (int, numpy.integer)) and label >= 0)]
+    if bad:
+        raise DataError(f"{path}: the {name} labels must be integers >= 0 (class numbers), not {bad[0]!r}")
 
 
 def _check_classes(path, train_y, test_y):
