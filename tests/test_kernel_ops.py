@@ -1,6 +1,8 @@
 """The kernel's Ops against the plain graphs they replace: the scan, ADADELTA's updates, the
 embedding gradient; and the rewrites that choose them."""
 
+from pathlib import Path
+
 import numpy
 import pytensor
 import pytensor.tensor as tensor
@@ -66,6 +68,65 @@ def test_lstm_and_its_gradient_equal_the_scan(threads, T):
         for name, a, b in zip(["h", "dW", "dU", "db", "demb"], scan, fused):
             numpy.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12, err_msg=name)
         assert any(isinstance(n.op, LSTM) for n in f.maker.fgraph.toposort())
+
+
+def _layer_and_gradients(params, floatX, fused, T, B, rng_seed):
+    """h and the gradients of W, U, b and emb of a weighted sum of h, for random inputs; the same
+    inputs and parameters, only rounded to float32, whatever floatX."""
+    rng = numpy.random.RandomState(rng_seed)
+    x, m, weights = rng.randn(T, B, params["Wemb"].shape[1]), _mask(T, B, rng), rng.randn(T, B, 1)
+    with config.change_flags(floatX=floatX):
+        tparams = init_tparams({k: v.astype(floatX) for k, v in params.items()})
+        emb, mask = tensor.tensor3("emb"), tensor.matrix("mask")
+        options = dict(OPTIONS, dim_proj=params["Wemb"].shape[1], fused=fused)
+        h = lstm_layer(tparams, emb, options, mask=mask)
+        wrt = [tparams["lstm_W"], tparams["lstm_U"], tparams["lstm_b"], emb]
+        f = Backend().function([emb, mask], [h, *tensor.grad((h * weights.astype(floatX)).sum(), wrt)])
+        return f(x.astype("float32").astype(floatX), m.astype(floatX)), f.maker.fgraph.toposort()
+
+
+def test_float32_steps_run_in_panels_where_avx2_and_fma_are():
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text().split() if cpuinfo.exists() else []
+    if "avx2" not in flags or "fma" not in flags:
+        pytest.skip("this CPU has no AVX2 with FMA: the float32 steps use BLAS")
+    assert load().lstm_has_panels() == 1
+
+
+# dim 32: U in 8 panels forward (4 dim columns) and 2 backward (dim columns); batch 13 leaves
+# rows in blocks of 6 and fewer with any of 1 to 3 threads
+@pytest.mark.parametrize("T", [1, 7, *(pytest.param(T, marks=pytest.mark.slow) for T in (45, 300))])
+def test_float32_panels_and_their_gradients_equal_the_float64_scan(threads, T):
+    params = _params(dict(OPTIONS, dim_proj=32))
+    params = {k: v.astype("float32") for k, v in params.items()}
+    fused, ops = _layer_and_gradients(params, "float32", True, T, 13, T)
+    scan, _ = _layer_and_gradients(params, "float64", False, T, 13, T)
+    assert any(isinstance(op, LSTM) for op in (n.op for n in ops))
+    for name, a, b in zip(["h", "dW", "dU", "db", "demb"], scan, fused):
+        assert b.dtype == "float32"
+        numpy.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * numpy.abs(a).max(), err_msg=name)
+
+
+@config.change_flags(floatX="float32")
+def test_float32_prediction_in_panels_for_large_batches_equals_the_float64_graph():
+    """Prediction gives a thread many rows (40 > MKL's packing threshold): panels there too."""
+    options = dict(OPTIONS, dim_proj=16)
+    rng = numpy.random.RandomState(9)
+    mask = _mask(30, 40, rng, fractional=False)
+    mask[0] = 1
+    x = rng.randint(0, 30, size=mask.shape).astype("int64") * (mask > 0)
+    params = {k: v.astype("float32") for k, v in _params(options, seed=3).items()}
+    lib = load()
+    lib.lstm_set_threads(1)
+    try:
+        fused = build_model(init_tparams(params), dict(options, fused=True))[4](x, mask.astype("float32"))
+    finally:
+        lib.lstm_set_threads(0)
+    with config.change_flags(floatX="float64"):
+        tparams = init_tparams({k: v.astype("float64") for k, v in params.items()})
+        plain = build_model(tparams, dict(options, fused=False))[4](x, mask.astype("float64"))
+    assert fused.dtype == "float32"
+    numpy.testing.assert_allclose(fused, plain, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow

@@ -89,6 +89,7 @@ def _declare(lib):
         getattr(lib, f"lstm_pooled_ids_{suffix}").argtypes = [i, i, i] + [ptr] * 5
     lib.lstm_set_threads.argtypes = [i]
     lib.same_bytes.argtypes = [ctypes.c_size_t, ptr, ptr]
+    lib.lstm_has_panels.argtypes = []
     return lib
 
 

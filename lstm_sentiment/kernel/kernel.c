@@ -14,9 +14,12 @@
  * itself, with one BLAS thread, so that no thread pool of the BLAS competes
  * with ours. The input projection and the weights' gradients are products
  * over a chunk of 32 steps of a thread's rows at a time, while they are in
- * its cache. Mean pooling's sum over time of mask * h, and its gradient, are
- * computed as the steps go. For prediction, a word's input projection can be
- * a row of the table Wemb @ W + b.
+ * its cache, and over the chunk's real (step, row) pairs only: a masked
+ * pair's terms are 0. The products inside the time loop, h[t-1] @ U and
+ * dpreact @ U^T, are in float32 with AVX2 and FMA this file's own loop over
+ * U packed once per pass (panel_product), else BLAS. Mean pooling's sum over
+ * time of mask * h, and its gradient, are computed as the steps go. For
+ * prediction, a word's input projection can be a row of the table Wemb @ W + b.
  *
  * build.py compiles this file at first use. It includes itself twice, to
  * define every function for float (suffix _f32) and for double (_f64).
@@ -87,11 +90,75 @@ static void run_jobs(void *(*body)(void *), void *jobs, int n, size_t size) {
     }
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* The products inside the time loop, h[t-1] @ U and dpreact @ U^T, have a few rows; BLAS packs
+ * U again at every call (a copy of all of U per step), and its kernels are tuned for larger
+ * shapes. For float32 on AVX2 with FMA, a thread packs U once per pass, in panels of 16
+ * columns, and each step's product is the loop below: 6 rows by 16 columns in 12 registers,
+ * each row's sums in the order of k, so that a row's result does not depend on its neighbours. */
+#define HAVE_PANELS 1
+enum { PANEL = 16 };
+
+/* C (R rows, 16 columns at C) += A (R, K) @ P, one panel (K, 16); R <= 6, known when inlined. */
+static inline __attribute__((always_inline)) void panel_block(int R, int K, const float *A, int lda,
+                                                              const float *P, float *C, int ldc) {
+    __m256 c[6][2];
+    for (int r = 0; r < R; r++) {
+        c[r][0] = _mm256_loadu_ps(C + (size_t)r * ldc);
+        c[r][1] = _mm256_loadu_ps(C + (size_t)r * ldc + 8);
+    }
+    for (int k = 0; k < K; k++) {
+        const __m256 b0 = _mm256_loadu_ps(P + (size_t)k * PANEL), b1 = _mm256_loadu_ps(P + (size_t)k * PANEL + 8);
+        for (int r = 0; r < R; r++) {
+            const __m256 a = _mm256_broadcast_ss(A + (size_t)r * lda + k);
+            c[r][0] = _mm256_fmadd_ps(a, b0, c[r][0]);
+            c[r][1] = _mm256_fmadd_ps(a, b1, c[r][1]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        _mm256_storeu_ps(C + (size_t)r * ldc, c[r][0]);
+        _mm256_storeu_ps(C + (size_t)r * ldc + 8, c[r][1]);
+    }
+}
+
+/* C (n, N) += A (n, K) @ B, with B packed by pack_panels; N a multiple of 16. */
+static void panel_product(int n, int K, int N, const float *A, const float *P, float *C) {
+    for (int p = 0; p < N / PANEL; p++, P += (size_t)K * PANEL, C += PANEL)
+        for (int r = 0; r < n; r += 6) {
+            const float *a = A + (size_t)r * K;
+            float *c = C + (size_t)r * N;
+            switch (n - r < 6 ? n - r : 6) {
+            case 1: panel_block(1, K, a, K, P, c, N); break;
+            case 2: panel_block(2, K, a, K, P, c, N); break;
+            case 3: panel_block(3, K, a, K, P, c, N); break;
+            case 4: panel_block(4, K, a, K, P, c, N); break;
+            case 5: panel_block(5, K, a, K, P, c, N); break;
+            default: panel_block(6, K, a, K, P, c, N);
+            }
+        }
+}
+
+/* B (K, N), or with trans B^T for B (N, K), into N/16 panels of (K, 16) at P. */
+static void pack_panels(int K, int N, const float *B, int trans, float *P) {
+    for (int p = 0; p < N / PANEL; p++)
+        for (int k = 0; k < K; k++, P += PANEL)
+            for (int j = 0; j < PANEL; j++)
+                P[j] = trans ? B[(size_t)(p * PANEL + j) * K + k] : B[(size_t)k * N + p * PANEL + j];
+}
+#else
+#define HAVE_PANELS 0
+#endif
+
+/* Whether float32 steps use the panels (for tests and the benchmark's profile). */
+int lstm_has_panels(void) { return HAVE_PANELS; }
+
 /* Whether n bytes at a and b are the same (LSTMFromIds: are the parameters unchanged?). */
 int same_bytes(size_t n, const void *a, const void *b) { return memcmp(a, b, n) == 0; }
 
 #define REAL float
 #define F(name) name##_f32
+#define PANELS HAVE_PANELS
 #define GEMM cblas_sgemm
 #define PACK_SIZE cblas_sgemm_pack_get_size
 #define PACK cblas_sgemm_pack
@@ -109,7 +176,9 @@ int same_bytes(size_t n, const void *a, const void *b) { return memcmp(a, b, n) 
 #undef EXP
 #undef TANH
 #undef SQRT
+#undef PANELS
 #define REAL double
+#define PANELS 0
 #define F(name) name##_f64
 #define GEMM cblas_dgemm
 #define PACK_SIZE cblas_dgemm_pack_get_size
@@ -135,6 +204,36 @@ static void F(activate)(int n, int D, REAL *p) {
         for (int k = 0; k < 3 * D; k++) p[k] = 1 / (1 + EXP(-p[k]));
         for (int k = 3 * D; k < 4 * D; k++) p[k] = TANH(p[k]);
     }
+}
+
+/* U as the right-hand side of a thread's step products, C (n, N) += A (n, K) @ U (trans 0: U is
+ * (K, N)) or @ U^T (trans 1: U is (N, K)), prepared once per pass: in panels where they apply,
+ * else, forward, packed by MKL for a thread's PACK_ROWS rows or more (prediction), else as it is. */
+typedef struct { const REAL *U; void *panels, *packed; int K, N, trans; } F(right);
+
+static int F(right_prepare)(F(right) *r, const REAL *U, int K, int N, int trans, int rows) {
+    *r = (F(right)){.U = U, .K = K, .N = N, .trans = trans};
+#if PANELS
+    if (N % PANEL == 0) {
+        r->panels = malloc(sizeof(float) * K * N + 1);
+        if (r->panels) pack_panels(K, N, U, trans, r->panels);
+        return r->panels ? 0 : -1;
+    }
+#endif
+    if (trans || rows < PACK_ROWS) return 0;
+    r->packed = malloc(PACK_SIZE(BMatrix, rows, N, K) + 1);
+    if (r->packed) PACK(RowMajor, BMatrix, NoTrans, rows, N, K, 1, U, N, r->packed);
+    return r->packed ? 0 : -1;
+}
+
+static void F(step_product)(const F(right) *r, int n, const REAL *A, REAL *C) {
+    if (!n) return;
+#if PANELS
+    if (r->panels) { panel_product(n, r->K, r->N, A, r->panels, C); return; }
+#endif
+    if (r->packed) COMPUTE(RowMajor, NoTrans, Packed, n, r->N, r->K, A, r->K, r->packed, r->N, 1, C, r->N);
+    else GEMM(RowMajor, NoTrans, r->trans ? Trans : NoTrans, n, r->N, r->K, 1, A, r->K, r->U,
+              r->trans ? r->K : r->N, 1, C, r->N);
 }
 
 /* What one thread does of a pass: the time loop for its rows, first .. first + nown - 1. */
@@ -164,46 +263,50 @@ static void *F(forward_rows)(void *arg) {
     F(job) *a = arg;
     const int T = a->T, B = a->B, D = a->D, G = 4 * D, nown = a->nown;
     REAL *h = a->hw, *c = a->cw, *gates = a->gw;
-    REAL *pre = malloc(sizeof(REAL) * nown * G + 1), *hprev = malloc(sizeof(REAL) * nown * D + 1);
     const int chunked = !a->table;
+    REAL *pre = chunked ? NULL : malloc(sizeof(REAL) * nown * G + 1); /* a step's looked-up projections */
+    REAL *hprev = malloc(sizeof(REAL) * nown * D + 1);
     REAL *eb = chunked ? malloc(sizeof(REAL) * CHUNK * nown * D + 1) : NULL;
     REAL *xp = chunked ? malloc(sizeof(REAL) * CHUNK * nown * G + 1) : NULL;
+    int *at = chunked ? malloc(sizeof(int) * CHUNK * nown + 1) : NULL; /* (step, q) -> its row of xp */
     int *rows = malloc(sizeof(int) * nown + 1);
     REAL *zero = calloc((size_t)D + 1, sizeof(REAL)); /* h[-1] and c[-1] */
     double *acc = a->pool ? calloc((size_t)nown * D + 1, sizeof(double)) : NULL;
-    /* U packed, for prediction's larger batches; for a few rows (training) it does not pay */
-    REAL *Up = nown >= PACK_ROWS ? malloc(PACK_SIZE(BMatrix, nown, G, D) + 1) : NULL;
+    F(right) U = {0};
     a->status = -1;
-    if (!pre || !hprev || !rows || !zero || (chunked && (!eb || !xp)) || (a->pool && !acc)) goto done;
-    if (nown >= PACK_ROWS && !Up) goto done;
+    if (!hprev || !rows || !zero || (chunked ? !eb || !xp || !at : !pre) || (a->pool && !acc)) goto done;
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
-    if (Up) PACK(RowMajor, BMatrix, NoTrans, nown, G, D, 1, a->U, G, Up);
+    if (F(right_prepare)(&U, a->U, D, G, 0, nown)) goto restore;
     for (int t = 0; t < T; t++) {
         const REAL *m = a->mask + (size_t)t * B;
         const size_t now = a->ring ? (size_t)(t & 1) : (size_t)t, before = a->ring ? now ^ 1 : now - 1;
         const REAL *hp = t ? h + before * B * D : NULL;
         const REAL *cp = t ? c + before * B * D : NULL;
-        if (chunked && t % CHUNK == 0) {
-            int steps = T - t < CHUNK ? T - t : CHUNK;
+        if (chunked && t % CHUNK == 0) { /* project the chunk's real steps, skipping masked ones */
+            const int steps = T - t < CHUNK ? T - t : CHUNK;
+            int real = 0;
             for (int s = 0; s < steps; s++)
-                for (int q = 0; q < nown; q++)
-                    memcpy(eb + ((size_t)s * nown + q) * D, a->emb + ((size_t)(t + s) * B + a->first + q) * D,
-                           sizeof(REAL) * D);
-            F(project)(steps * nown, D, eb, a->W, a->b, xp);
+                for (int q = 0; q < nown; q++) {
+                    const size_t tb = (size_t)(t + s) * B + a->first + q;
+                    if (a->mask[tb] == 0) continue;
+                    at[s * nown + q] = real;
+                    memcpy(eb + (size_t)real++ * D, a->emb + tb * D, sizeof(REAL) * D);
+                }
+            F(project)(real, D, eb, a->W, a->b, xp);
         }
         int n = 0; /* the active rows, as indices q from first */
         for (int q = 0; q < nown; q++)
             if (m[a->first + q] != 0) rows[n++] = q;
+        /* the step's preactivations: its rows of xp, consecutive, in place; or looked up */
+        REAL *ps = chunked && n ? xp + (size_t)at[(t % CHUNK) * nown + rows[0]] * G : pre;
         for (int j = 0; j < n; j++) {
             const int r = a->first + rows[j];
-            const REAL *x = a->table ? a->table + (size_t)a->ids[(size_t)t * B + r] * G
-                                     : xp + ((size_t)(t % CHUNK) * nown + rows[j]) * G;
-            memcpy(pre + (size_t)j * G, x, sizeof(REAL) * G);
+            if (!chunked)
+                memcpy(pre + (size_t)j * G, a->table + (size_t)a->ids[(size_t)t * B + r] * G, sizeof(REAL) * G);
             if (hp) memcpy(hprev + (size_t)j * D, hp + (size_t)r * D, sizeof(REAL) * D);
         }
-        if (hp && n && Up) COMPUTE(RowMajor, NoTrans, Packed, n, G, D, hprev, D, Up, G, 1, pre, G);
-        else if (hp && n) GEMM(RowMajor, NoTrans, NoTrans, n, G, D, 1, hprev, D, a->U, G, 1, pre, G);
-        F(activate)(n, D, pre);
+        if (hp) F(step_product)(&U, n, hprev, ps);
+        F(activate)(n, D, ps);
         for (int j = 0, q = 0; q < nown; q++) {
             const int r = a->first + q;
             REAL *hb = h + (now * B + r) * D, *cb = c + (now * B + r) * D;
@@ -214,7 +317,7 @@ static void *F(forward_rows)(void *arg) {
                 if (gates) memset(gates + ((size_t)t * B + r) * G, 0, sizeof(REAL) * G);
                 continue;
             }
-            const REAL *p = pre + (size_t)j * G;
+            const REAL *p = ps + (size_t)j * G;
             F(cell)(D, m[r], p, c_ ? c_ : zero, h_ ? h_ : zero, cb, hb);
             if (gates) memcpy(gates + ((size_t)t * B + r) * G, p, sizeof(REAL) * G);
             j++;
@@ -229,9 +332,10 @@ static void *F(forward_rows)(void *arg) {
         for (int q = 0; q < nown; q++)
             for (int k = 0; k < D; k++) a->pool[(size_t)(a->first + q) * D + k] = (REAL)acc[(size_t)q * D + k];
     a->status = 0;
+restore:
     MKL_Set_Num_Threads_Local(blas_threads);
 done:
-    free(pre); free(hprev); free(eb); free(xp); free(rows); free(zero); free(acc); free(Up);
+    free(pre); free(hprev); free(eb); free(xp); free(at); free(rows); free(zero); free(acc); free(U.panels); free(U.packed);
     return NULL;
 }
 
@@ -268,7 +372,9 @@ static void F(chunk_grads)(int rows, int D, const REAL *dx, const REAL *eh, cons
 }
 
 /* The backward time loop for a job's rows: dpreact, step by step, and from it, CHUNK steps at a
- * time (while they are in this thread's cache), demb and this part's sums of dW, dU and db. */
+ * time (while they are in this thread's cache), demb and this part's sums of dW, dU and db. A
+ * chunk keeps only its real (step, row) pairs, in the order they come: a masked pair's dpreact
+ * is 0, and so are its terms in every product, which are skipped. */
 static void *F(backward_rows)(void *arg) {
     F(job) *a = arg;
     const int T = a->T, B = a->B, D = a->D, G = 4 * D, nown = a->nown;
@@ -276,19 +382,20 @@ static void *F(backward_rows)(void *arg) {
     REAL *dhc = calloc((size_t)nown * D + 1, sizeof(REAL)); /* dcost/dh[t] through steps > t */
     REAL *dcc = calloc((size_t)nown * D + 1, sizeof(REAL)); /* dcost/dc[t] through steps > t */
     REAL *zero = calloc((size_t)2 * D + 1, sizeof(REAL)), *tc = zero + D; /* c[-1]; tanh(c[t]) */
-    REAL *dhp = malloc(sizeof(REAL) * nown * D + 1);
-    REAL *dx = malloc(sizeof(REAL) * CHUNK * nown * G + 1); /* the chunk's dpreact, [step][q] */
-    REAL *eh = malloc(sizeof(REAL) * CHUNK * nown * 2 * D + 1); /* the chunk's emb[t] and h[t-1] */
+    REAL *dhp = malloc(sizeof(REAL) * nown * D + 1); /* a step's dpreact @ U^T, for its real rows */
+    REAL *dx = malloc(sizeof(REAL) * CHUNK * nown * G + 1); /* the chunk's real pairs' dpreact */
+    REAL *eh = malloc(sizeof(REAL) * CHUNK * nown * 2 * D + 1); /* and their emb[t] and h[t-1] */
     REAL *de = malloc(sizeof(REAL) * CHUNK * nown * D + 1);
+    size_t *pair = malloc(sizeof(size_t) * CHUNK * nown + 1); /* and their t * B + r */
     int *rows = malloc(sizeof(int) * nown + 1);
+    F(right) UT = {0};
     a->status = -1;
-    if (!dhc || !dcc || !zero || !dhp || !dx || !eh || !de || !rows) goto done;
+    if (!dhc || !dcc || !zero || !dhp || !dx || !eh || !de || !pair || !rows) goto done;
     memset(sWU, 0, sizeof(REAL) * (2 * D + 1) * G);
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
-    for (int t = T - 1; t >= 0; t--) {
+    if (F(right_prepare)(&UT, a->U, G, D, 1, nown)) goto restore;
+    for (int t = T - 1, real = 0; t >= 0; t--) { /* real: the chunk's real pairs so far */
         const REAL *m = a->mask + (size_t)t * B;
-        const int t0 = t - t % CHUNK; /* the chunk's first step */
-        REAL *dxt = dx + (size_t)(t - t0) * nown * G;
         int n = 0;
         for (int q = 0; q < nown; q++) {
             const int r = a->first + q;
@@ -297,35 +404,39 @@ static void *F(backward_rows)(void *arg) {
                 for (int k = 0; k < D; k++) dhc[(size_t)q * D + k] += m[r] * a->dpool[(size_t)r * D + k];
             else
                 for (int k = 0; k < D; k++) dhc[(size_t)q * D + k] += a->dh[at * D + k];
-            REAL *row = eh + ((size_t)(t - t0) * nown + q) * 2 * D;
+            if (m[r] == 0) { memset(a->demb + at * D, 0, sizeof(REAL) * D); continue; }
+            REAL *row = eh + (size_t)(real + n) * 2 * D;
             memcpy(row, a->emb + at * D, sizeof(REAL) * D);
             memcpy(row + D, t ? a->h + (at - B) * D : zero, sizeof(REAL) * D);
-            if (m[r] != 0) rows[n++] = q;
-            else memset(dxt + (size_t)q * G, 0, sizeof(REAL) * G);
+            pair[real + n] = at;
+            rows[n++] = q;
         }
+        REAL *dxt = dx + (size_t)real * G;
         for (int j = 0; j < n; j++) {
-            const int q = rows[j], r = a->first + q;
-            const size_t at = (size_t)t * B + r;
-            F(cell_back)(D, m[r], a->gates + at * G, a->c + at * D, t ? a->c + (at - B) * D : zero, tc,
-                         dxt + (size_t)q * G, dhc + (size_t)q * D, dcc + (size_t)q * D);
+            const int q = rows[j];
+            const size_t at = pair[real + j];
+            F(cell_back)(D, m[a->first + q], a->gates + at * G, a->c + at * D, t ? a->c + (at - B) * D : zero,
+                         tc, dxt + (size_t)j * G, dhc + (size_t)q * D, dcc + (size_t)q * D);
         }
-        if (t && n) { /* dh[t-1] += dpreact @ U^T, over all the job's rows (masked ones add 0) */
-            GEMM(RowMajor, NoTrans, Trans, nown, D, G, 1, dxt, G, a->U, G, 0, dhp, D);
-            for (int k = 0; k < nown * D; k++) dhc[k] += dhp[k];
+        if (t && n) { /* dh[t-1] += dpreact @ U^T */
+            memset(dhp, 0, sizeof(REAL) * n * D);
+            F(step_product)(&UT, n, dxt, dhp);
+            for (int j = 0; j < n; j++)
+                for (int k = 0; k < D; k++) dhc[(size_t)rows[j] * D + k] += dhp[(size_t)j * D + k];
         }
-        if (t == t0) { /* the chunk is complete: its weight gradients */
-            const int steps = T - t0 < CHUNK ? T - t0 : CHUNK;
-            F(chunk_grads)(steps * nown, D, dx, eh, a->W, sWU, sb, de);
-            for (int s = 0; s < steps; s++)
-                for (int q = 0; q < nown; q++)
-                    memcpy(a->demb + ((size_t)(t0 + s) * B + a->first + q) * D, de + ((size_t)s * nown + q) * D,
-                           sizeof(REAL) * D);
+        real += n;
+        if (t % CHUNK == 0 && real) { /* the chunk is complete: its weight gradients */
+            F(chunk_grads)(real, D, dx, eh, a->W, sWU, sb, de);
+            for (int j = 0; j < real; j++) memcpy(a->demb + pair[j] * D, de + (size_t)j * D, sizeof(REAL) * D);
         }
+        if (t % CHUNK == 0) real = 0;
     }
     a->status = 0;
+restore:
     MKL_Set_Num_Threads_Local(blas_threads);
 done:
-    free(dhc); free(dcc); free(zero); free(dhp); free(dx); free(eh); free(de); free(rows);
+    free(dhc); free(dcc); free(zero); free(dhp); free(dx); free(eh); free(de); free(pair); free(rows);
+    free(UT.panels);
     return NULL;
 }
 
