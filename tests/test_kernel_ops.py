@@ -1,6 +1,8 @@
 """The kernel's Ops against the plain graphs they replace: the scan, ADADELTA's updates, the
 embedding gradient; and the rewrites that choose them."""
 
+import concurrent.futures
+import multiprocessing
 from pathlib import Path
 
 import numpy
@@ -11,7 +13,7 @@ from pytensor import config
 from pytensor.gradient import verify_grad
 
 from lstm_sentiment.kernel.backend import Backend
-from lstm_sentiment.kernel.build import load, why_unavailable
+from lstm_sentiment.kernel.build import address, function, load, why_unavailable
 from lstm_sentiment.kernel.ops import LSTM, Adadelta, Adam, LSTMFromIds, LSTMGrad, ScatterAdd, lstm_fused
 from lstm_sentiment.lstm import adadelta, build_model, init_params, init_tparams, lstm_layer
 from lstm_sentiment.model.optimizers import adam
@@ -105,6 +107,71 @@ def test_float32_panels_and_their_gradients_equal_the_float64_scan(threads, T):
     for name, a, b in zip(["h", "dW", "dU", "db", "demb"], scan, fused):
         assert b.dtype == "float32"
         numpy.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * numpy.abs(a).max(), err_msg=name)
+
+
+def _passes(T=40, B=13, D=8, seed=11):
+    """The kernel's forward and backward passes, called directly, on fixed random inputs: a function
+    returning all their outputs (h, c, gates, pool, demb, dW, db, dU), computed anew at each call."""
+    rng = numpy.random.RandomState(seed)
+    emb, dpool = rng.randn(T, B, D), rng.randn(B, D)
+    W, U, b = 0.3 * rng.randn(D, 4 * D), 0.3 * rng.randn(D, 4 * D), 0.3 * rng.randn(4 * D)
+    mask = _mask(T, B, rng).astype("float64")
+    forward, backward = function("lstm_forward", "float64"), function("lstm_backward", "float64")
+
+    def run():
+        h, c, gates = numpy.empty((T, B, D)), numpy.empty((T, B, D)), numpy.empty((T, B, 4 * D))
+        pool, demb, db = numpy.empty((B, D)), numpy.empty((T, B, D)), numpy.empty(4 * D)
+        dW, dU = numpy.empty((D, 4 * D)), numpy.empty((D, 4 * D))
+        assert not forward(T, B, D, *map(address, (emb, mask, W, b, U, h, c, gates, pool)))
+        arrays = (emb, mask, W, U, h, c, gates)
+        assert not backward(T, B, D, *map(address, arrays), None, *map(address, (dpool, demb, dW, db, dU)))
+        return h, c, gates, pool, demb, dW, db, dU
+
+    return run
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_passes_from_several_python_threads_at_once_give_the_results_of_one(threads):
+    """One pass at a time uses the kernel's crew of worker threads; the others start threads of their own."""
+    run = _passes()
+    lib = load()
+    lib.lstm_set_threads(threads)
+    try:
+        expected = run()
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:  # ctypes lets go of the GIL
+            results = list(pool.map(lambda _: run(), range(40)))
+    finally:
+        lib.lstm_set_threads(0)
+    for result in results:
+        for a, b in zip(expected, result):
+            numpy.testing.assert_array_equal(b, a)
+
+
+def _in_forked_child(run, queue):
+    queue.put(run())
+
+
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="no fork on this system: no crew to inherit"
+)
+def test_a_forked_child_starts_a_crew_of_its_own():
+    """The workers are not copied into a fork's child: its passes start new ones, not wait forever."""
+    run = _passes()
+    lib = load()
+    lib.lstm_set_threads(2)
+    try:
+        expected = run()  # the crew is started in this process
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_in_forked_child, args=(run, queue))
+        child.start()
+        result = queue.get(timeout=120)
+        child.join(timeout=60)
+    finally:
+        lib.lstm_set_threads(0)
+    assert child.exitcode == 0
+    for a, b in zip(expected, result):
+        numpy.testing.assert_array_equal(b, a)
 
 
 @config.change_flags(floatX="float32")

@@ -25,10 +25,14 @@
  * define every function for float (suffix _f32) and for double (_f64).
  */
 #ifndef REAL
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef LSTM_USE_MVEC
 /* glibc's vector versions (libmvec, glibc >= 2.35), so that the gate loops vectorize. */
@@ -77,9 +81,89 @@ static int threads(int B) {
     return n > 1 ? n : 1;
 }
 
-/* Run body on each of the n jobs of `size` bytes at `jobs`: job 0 in this thread, the others each
- * in a thread of its own; a job whose thread cannot start runs here, after the others. */
+/* The crew: worker threads started at first use and kept, worker i running job i of each pass
+ * (job 0 runs in the caller's thread). A thread started for each pass could begin milliseconds
+ * late: on a virtual machine the host deschedules an idle vCPU. So a worker that has finished
+ * waits for the next pass spinning for SPIN_NS, which covers the gaps between an update's passes,
+ * before it sleeps. One pass at a time uses the crew; a concurrent one starts threads of its own. */
+enum { SPIN_NS = 5000000 };
+static pthread_mutex_t crew_busy = PTHREAD_MUTEX_INITIALIZER, crew_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t crew_wake = PTHREAD_COND_INITIALIZER;
+static int crew_size, crew_forks_handled; /* workers started; whether a fork's child resets the crew */
+static unsigned long crew_born[MAX_THREADS]; /* the pass before worker i's first */
+static unsigned long crew_pass;          /* incremented, with release, when a pass is posted */
+static int crew_left;                    /* the workers' jobs of the current pass not yet done */
+static struct { void *(*body)(void *); char *jobs; size_t size; int n; } crew_work;
+
+static long long monotonic_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static void *crew_worker(void *arg) {
+    const int i = (int)(intptr_t)arg;
+    unsigned long seen = crew_born[i];
+    for (;;) {
+        const long long until = monotonic_ns() + SPIN_NS;
+        for (int k = 1; __atomic_load_n(&crew_pass, __ATOMIC_ACQUIRE) == seen; k++) {
+            if (k % 64 || monotonic_ns() < until) { sched_yield(); continue; }
+            pthread_mutex_lock(&crew_lock);
+            while (__atomic_load_n(&crew_pass, __ATOMIC_ACQUIRE) == seen) pthread_cond_wait(&crew_wake, &crew_lock);
+            pthread_mutex_unlock(&crew_lock);
+        }
+        seen = __atomic_load_n(&crew_pass, __ATOMIC_ACQUIRE);
+        if (i < crew_work.n) {
+            crew_work.body(crew_work.jobs + i * crew_work.size);
+            __atomic_fetch_sub(&crew_left, 1, __ATOMIC_RELEASE);
+        }
+    }
+    return NULL;
+}
+
+/* In a fork's child only the forking thread exists: the child starts a crew of its own. */
+static void crew_forget(void) {
+    crew_size = 0;
+    pthread_mutex_init(&crew_busy, NULL);
+    pthread_mutex_init(&crew_lock, NULL);
+    pthread_cond_init(&crew_wake, NULL);
+}
+
+/* Whether the crew has n - 1 workers (started now if needed); called holding crew_busy. */
+static int crew_ready(int n) {
+    if (!crew_forks_handled) crew_forks_handled = !pthread_atfork(NULL, NULL, crew_forget);
+    if (!crew_forks_handled) return 0;
+    for (pthread_t id; crew_size < n - 1; crew_size++) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        crew_born[crew_size + 1] = crew_pass;
+        const int failed = pthread_create(&id, &attr, crew_worker, (void *)(intptr_t)(crew_size + 1));
+        pthread_attr_destroy(&attr);
+        if (failed) return 0;
+    }
+    return 1;
+}
+
+/* Run body on each of the n jobs of `size` bytes at `jobs`: job 0 in this thread, the others by
+ * the crew, or, when it is busy or cannot start, each in a thread of its own; a job whose thread
+ * cannot start runs here, after the others. */
 static void run_jobs(void *(*body)(void *), void *jobs, int n, size_t size) {
+    if (n > 1 && !pthread_mutex_trylock(&crew_busy)) {
+        if (crew_ready(n)) {
+            crew_work.body = body, crew_work.jobs = jobs, crew_work.size = size, crew_work.n = n;
+            __atomic_store_n(&crew_left, n - 1, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&crew_pass, 1, __ATOMIC_RELEASE);
+            pthread_mutex_lock(&crew_lock);
+            pthread_cond_broadcast(&crew_wake);
+            pthread_mutex_unlock(&crew_lock);
+            body(jobs);
+            while (__atomic_load_n(&crew_left, __ATOMIC_ACQUIRE)) sched_yield();
+            pthread_mutex_unlock(&crew_busy);
+            return;
+        }
+        pthread_mutex_unlock(&crew_busy);
+    }
     pthread_t ids[MAX_THREADS];
     int started[MAX_THREADS] = {0};
     for (int i = 1; i < n; i++) started[i] = !pthread_create(&ids[i], NULL, body, (char *)jobs + i * size);
