@@ -4,8 +4,9 @@ pip-installed PyTensor 3 compiles with its Numba backend and, finding no BLAS
 it recognises, falls back to NumPy for dot products; both are many times
 slower than this model needs. With the kernel (``fused``), PyTensor runs the
 rest of the graph with Python thunks (``KERNEL_MODE``: PyTensor's C loop
-calling Python thunks, which compiles in a second; no elementwise fusion, since NumPy then runs each
-elementwise op; casts through NumPy; the kernel's rewrites of ``ops.py``).
+calling Python thunks, which compiles in a second; no elementwise fusion,
+since NumPy then runs each elementwise op; casts through NumPy; the kernel's
+rewrites of ``ops.py``).
 Without it, the scan graph runs on the C backend (``C_MODE``) linked to the
 MKL of PyPI's ``mkl`` wheel.
 
@@ -84,8 +85,7 @@ KERNEL_REWRITES = (
 )
 # PyTensor's C loop over the thunks (compiled once, in about a second) calling Python thunks: 1 to 2 ms
 # less per update than the Python linker's loop (``py``); without a compiler, its Python loop.
-KERNEL_LINKER = VMLinker(use_cloop=True, c_thunks=False)
-KERNEL_MODE = Mode(linker=KERNEL_LINKER, optimizer="fast_run")
+KERNEL_MODE = Mode(linker=VMLinker(use_cloop=True, c_thunks=False), optimizer="fast_run")
 KERNEL_MODE = KERNEL_MODE.excluding("fusion", "cxx_only").register(*KERNEL_REWRITES)
 C_MODE = Mode(linker="cvm", optimizer="fast_run")
 

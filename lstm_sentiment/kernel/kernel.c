@@ -234,7 +234,7 @@ static void pack_panels(int K, int N, const float *B, int trans, float *P) {
 #define HAVE_PANELS 0
 #endif
 
-/* Whether float32 steps use the panels (for tests and the benchmark's profile). */
+/* Whether float32 steps use the panels (the tests ask). */
 int lstm_has_panels(void) { return HAVE_PANELS; }
 
 /* Whether n bytes at a and b are the same (LSTMFromIds: are the parameters unchanged?). */
