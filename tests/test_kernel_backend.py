@@ -6,12 +6,9 @@ import os
 import subprocess
 import sys
 
-import numpy
-import pytensor.tensor as pt
 import pytest
 
 from lstm_sentiment.kernel import build
-from lstm_sentiment.kernel.backend import Backend
 
 PROBE = """
 import json, warnings
@@ -122,16 +119,3 @@ def test_mkl_ldflags_without_the_wheel_leaves_pytensor_to_search(monkeypatch):
 
     monkeypatch.setattr(importlib.metadata, "files", missing)
     assert build.mkl_ldflags() is None
-
-
-def test_casts_of_arrays_run_through_numpy_in_the_kernels_mode():
-    if build.load() is None:
-        pytest.skip(f"the LSTM kernel is unavailable: {build.why_unavailable()}")
-    x = pt.vector("x", dtype="float64")
-    f = Backend().function([x], [pt.cast(x, "float32"), pt.cast(x > 0, "float32")])
-    assert [type(n.op).__name__ for n in f.maker.fgraph.toposort()].count("AsType") == 2
-    values = numpy.array([0.1, -2.5, 1e-40, 3.0000001, numpy.nan])
-    a, b = f(values)
-    numpy.testing.assert_array_equal(a, values.astype("float32"))
-    numpy.testing.assert_array_equal(b, (values > 0).astype("float32"))
-    assert a.dtype == b.dtype == "float32"

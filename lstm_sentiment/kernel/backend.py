@@ -4,9 +4,9 @@ pip-installed PyTensor 3 compiles with its Numba backend and, finding no BLAS
 it recognises, falls back to NumPy for dot products; both are many times
 slower than this model needs. With the kernel (``fused``), PyTensor runs the
 rest of the graph with Python thunks (``KERNEL_MODE``: PyTensor's C loop
-calling Python thunks, which compiles in a second; no elementwise fusion,
-since NumPy then runs each elementwise op; casts through NumPy; the kernel's
-rewrites of ``ops.py``).
+calling Python thunks, which compiles in a second; no elementwise fusion;
+the small Ops as single NumPy calls, ``lean.py``; the kernel's rewrites of
+``ops.py``).
 Without it, the scan graph runs on the C backend (``C_MODE``) linked to the
 MKL of PyPI's ``mkl`` wheel.
 
@@ -18,19 +18,15 @@ wins; so does the ``mode`` argument.
 
 import contextlib
 
-import numpy
 import pytensor
 from pytensor import config
 from pytensor.compile.builders import OpFromGraph
 from pytensor.compile.mode import Mode, get_mode
-from pytensor.graph.basic import Apply
-from pytensor.graph.op import Op
-from pytensor.graph.rewriting.basic import EquilibriumGraphRewriter, dfs_rewriter, node_rewriter
+from pytensor.graph.rewriting.basic import EquilibriumGraphRewriter, dfs_rewriter
 from pytensor.link.vm import VMLinker
-from pytensor.scalar.basic import Cast
-from pytensor.tensor.elemwise import Elemwise
 
 from .build import load, mkl_ldflags
+from .lean import INLINE_REWRITES, LEAN_REWRITES
 from .ops import GRAPH_REWRITES, INPLACE_REWRITES
 
 
@@ -48,39 +44,11 @@ def default_floatX():
     return config.floatX if user_has_set("floatX") else "float32"
 
 
-class AsType(Op):
-    """``x.astype(dtype)``. PyTensor's Cast has no NumPy function, so a Python thunk would
-    cast element by element (5 ms for the dropout mask of one batch); this casts at NumPy's
-    speed, with the same rounding. Put in place by a rewrite of KERNEL_MODE."""
-
-    __props__ = ("dtype",)
-
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def make_node(self, x):
-        x = pytensor.tensor.as_tensor_variable(x)
-        return Apply(self, [x], [pytensor.tensor.tensor(dtype=self.dtype, shape=x.type.shape)])
-
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = numpy.asarray(inputs[0]).astype(self.dtype)
-
-    def infer_shape(self, fgraph, node, shapes):
-        return shapes
-
-
-@node_rewriter([Elemwise])
-def local_cast_to_astype(fgraph, node):
-    if isinstance(node.op.scalar_op, Cast) and node.inputs[0].ndim > 0:
-        return [AsType(node.outputs[0].dtype)(node.inputs[0])]
-    return None
-
-
-# (rewriter, position in PyTensor's sequence): the kernel's Ops right after "specialize" (2),
-# the casts before the destroy handler (49.5), ADADELTA in place after it.
+# (rewriter, position in PyTensor's sequence): the kernel's Ops and the softmax's inner graph right
+# after "specialize" (2), the lean NumPy Ops before the destroy handler (49.5), ADADELTA in place after it.
 KERNEL_REWRITES = (
-    (EquilibriumGraphRewriter(GRAPH_REWRITES, max_use_ratio=10), 2.5),
-    (dfs_rewriter(local_cast_to_astype), 49.2),
+    (EquilibriumGraphRewriter(GRAPH_REWRITES + INLINE_REWRITES, max_use_ratio=10), 2.5),
+    (dfs_rewriter(*LEAN_REWRITES), 49.2),
     (dfs_rewriter(*INPLACE_REWRITES), 50.3),
 )
 # PyTensor's C loop over the thunks (compiled once, in about a second) calling Python thunks: 1 to 2 ms
