@@ -245,7 +245,7 @@ PARTS = {  # the Op classes of each part of an update
     "kernel forward": ("LSTM",),
     "kernel backward": ("LSTMGrad",),
     "embedding gradient": ("ScatterAdd",),
-    "optimizer step": ("Adadelta", "Adam"),
+    "optimizer step": ("Adadelta", "AdadeltaRows", "Adam"),
 }
 ROWS = (*PARTS, "other PyTensor ops", "thunk overhead", "prepare_data", "Python loop")
 
@@ -348,10 +348,15 @@ def profile(path, threads, config):
     parts["thunk overhead"] = calls - sum(parts.values())
     parts["prepare_data"], parts["Python loop"] = prepare, wall - calls - prepare
     d, values = o.dim_proj, sum(p.get_value().size for p in model.tparams.values())
+    moved = 7 * 4 * values * len(batches)  # the optimizer reads p, g and 2 accumulators, and writes 3
+    if o.optimizer == "adadelta":  # but ADADELTA, of the embedding's rows, only reads g of words not in a batch
+        table = model.tparams["Wemb"].get_value().size
+        words = sum(len({w for i in idx for w in train[0][i]}) for idx in batches)
+        moved += (4 - 7 * 4) * table * len(batches) + 6 * 4 * d * words
     work = {  # per epoch: FLOPs of the real steps' products; bytes the optimizer reads and writes
         "kernel forward": 16 * d * d * steps,  # x W and h U: 2 * (2 D * 4D) per step of a review
         "kernel backward": 32 * d * d * steps,  # dx, dh, dW and dU
-        "optimizer step": 7 * 4 * values * len(batches),  # reads p, g and 2 accumulators, writes 3
+        "optimizer step": moved,
     }
     return dict(parts=parts, work=work, updates=len(batches), steps=steps, wall=wall, limits=machine_limits(threads))
 

@@ -14,7 +14,16 @@ from pytensor.gradient import verify_grad
 
 from lstm_sentiment.kernel.backend import Backend
 from lstm_sentiment.kernel.build import address, function, load, why_unavailable
-from lstm_sentiment.kernel.ops import LSTM, Adadelta, Adam, LSTMFromIds, LSTMGrad, ScatterAdd, lstm_fused
+from lstm_sentiment.kernel.ops import (
+    LSTM,
+    Adadelta,
+    AdadeltaRows,
+    Adam,
+    LSTMFromIds,
+    LSTMGrad,
+    ScatterAdd,
+    lstm_fused,
+)
 from lstm_sentiment.lstm import adadelta, build_model, init_params, init_tparams, lstm_layer
 from lstm_sentiment.model.optimizers import adam
 
@@ -392,6 +401,12 @@ def test_optimizer_ops_give_the_updates_of_the_plain_graph(optimizer, step):
                 )
             results[fused] = _optimizer_run(optimizer, tparams, grads, x, mask, y, cost, batches, fused)
     (fused, f_update), (plain, _) = results[True], results[False]
+    if optimizer is adadelta:  # the averages of rows without a gradient wait for their decay
+        steps = fused.pop("adadelta_step")
+        for p in (k for k, v in plain.items() if v.ndim == 2 and f"{k}_grad" in plain):
+            decay = 0.95 ** (steps - fused.pop(f"{p}_seen"))[:, None]
+            assert (decay < 1).any() or p != "Wemb", "every word was in every batch: nothing was deferred"
+            fused[f"{p}_rup2"], fused[f"{p}_rgrad2"] = fused[f"{p}_rup2"] * decay, fused[f"{p}_rgrad2"] * decay
     assert sorted(fused) == sorted(plain)
     for name in plain:
         numpy.testing.assert_allclose(fused[name], plain[name], rtol=1e-12, atol=1e-15, err_msg=name)
@@ -408,6 +423,67 @@ def test_adadelta_op_copies_unless_it_may_work_in_place():
     numpy.testing.assert_allclose(new_rg2, r, rtol=1e-12)
     numpy.testing.assert_allclose(new_ru2, 0.95 * 0.1 + 0.05 * ud**2, rtol=1e-12)
     numpy.testing.assert_allclose(new_p, 1.0 + ud, rtol=1e-12)
+
+
+def test_adadelta_rows_defers_the_decay_of_rows_without_a_gradient():
+    for dtype, rtol, atol in (("float64", 1e-12, 1e-15), ("float32", 2e-6, 1e-6)):
+        for shape in ((40, 7), (700, 128)):  # one thread, and rows shared among threads
+            rng = numpy.random.default_rng(1)
+            p, ru2, rg2 = (rng.random(shape).astype(dtype) for _ in range(3))
+            state, rows = [p.copy(), ru2.copy(), rg2.copy()], [p, ru2, rg2, numpy.zeros(shape[0], dtype="int64")]
+            for step in range(1, 13):
+                g = rng.standard_normal(shape).astype(dtype)
+                g[rng.random(shape[0]) < 0.6] = 0  # rows without a gradient, for runs of 0 to several steps
+                g[0], g[1], g[1, 0] = 0, 0, 0.5  # row 0 never has one; row 1 always, in one column
+                out = [[None] for _ in range(3)]
+                Adadelta().perform(None, [state[0], g, state[1], state[2]], out)
+                state = [o[0] for o in out]
+                out = [[None] for _ in range(4)]
+                AdadeltaRows().perform(None, [rows[0], g, rows[1], rows[2], rows[3], numpy.int64(step)], out)
+                rows = [o[0] for o in out]
+                decay = (0.95 ** (step - rows[3]))[:, None]
+                for got, want in ((rows[0], state[0]), (rows[1] * decay, state[1]), (rows[2] * decay, state[2])):
+                    numpy.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+            assert rows[3][0] == 0 and rows[3][1] == 12 and (rows[3] < 12).any()
+
+
+def _steps(op, arrays, *extra):
+    out = [[None] for _ in range(3 + len(extra) // 2)]
+    op.perform(None, [*arrays, *extra], out)
+    return [o[0] for o in out]
+
+
+def test_adadelta_rows_after_one_step_without_a_gradient_has_adadeltas_bits():
+    rng = numpy.random.default_rng(2)
+    p, ru2, rg2 = (rng.random((50, 9)).astype("float32") for _ in range(3))
+    g, g2 = (rng.standard_normal((50, 9)).astype("float32") for _ in range(2))
+    g[::2] = 0
+    seen = numpy.full(50, 6, dtype="int64")
+    dense = _steps(Adadelta(), [p, g, ru2, rg2])
+    dense = _steps(Adadelta(), [dense[0], g2, dense[1], dense[2]])
+    rows = _steps(AdadeltaRows(), [p, g, ru2, rg2], seen, numpy.int64(7))
+    rows = _steps(AdadeltaRows(), [rows[0], g2, rows[1], rows[2]], rows[3], numpy.int64(8))
+    for got, want in zip(rows, dense):  # the even rows' rho, once, as one product
+        numpy.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: a.update(seen=a["seen"][:5]), r"seen has shape \(5,\), expected \(8,\)"),
+        (lambda a: a.update(seen=a["seen"].astype("int32")), "seen is int32, expected int64"),
+        (lambda a: a["seen"].__setitem__(3, 9), r"seen holds steps outside \[0, 9\) at step 9"),
+        (lambda a: a["seen"].__setitem__(3, -1), "seen holds steps outside"),
+        (lambda a: a.update(rg2=a["rg2"][:4]), r"second average has shape \(4, 3\), expected \(8, 3\)"),
+    ],
+)
+def test_adadelta_rows_refuses_state_that_does_not_fit(change, message):
+    """A damaged checkpoint's row steps or averages must not reach the kernel."""
+    arrays = dict(p=numpy.ones((8, 3)), g=numpy.ones((8, 3)), ru2=numpy.ones((8, 3)), rg2=numpy.ones((8, 3)))
+    arrays["seen"] = numpy.zeros(8, dtype="int64")
+    change(arrays)
+    with pytest.raises(ValueError, match=f"AdadeltaRows: {message}"):
+        AdadeltaRows().perform(None, [*arrays.values(), numpy.int64(9)], [[None] for _ in range(4)])
 
 
 def test_the_embedding_gradient_is_a_scatter_add_equal_to_numpys():

@@ -81,6 +81,9 @@ def _declare(lib):
         getattr(lib, f"lstm_backward_{suffix}").argtypes = [i, i, i] + [ptr] * 13
         getattr(lib, f"adadelta_{suffix}").argtypes = [ctypes.c_long] + [ptr] * 4
         getattr(lib, f"adadelta_{suffix}").restype = None
+        rows = f"adadelta_rows_{suffix}"
+        getattr(lib, rows).argtypes = [ctypes.c_long, i, ctypes.c_longlong] + [ptr] * 5
+        getattr(lib, rows).restype = None
         getattr(lib, f"adam_{suffix}").argtypes = [ctypes.c_long] + [ptr] * 4 + [ctypes.c_double] * 2
         getattr(lib, f"adam_{suffix}").restype = None
         getattr(lib, f"scatter_add_{suffix}").argtypes = [ctypes.c_longlong, i, ctypes.c_longlong] + [ptr] * 3

@@ -698,6 +698,47 @@ void F(adadelta)(long n, REAL *p, const REAL *g, REAL *ru2, REAL *rg2) {
     F(in_parts)(F(adadelta_part), (F(step)){0, n, p, ru2, rg2, g, 0, 0});
 }
 
+/* ADADELTA over rows [begin, end) of a (rows, cols) parameter, skipping every row whose gradient is
+ * all zeros (an embedding's words that the batch lacks). For such a row a step changes nothing but
+ * ru2 and rg2, each multiplied by rho; those products are made when the row next has a gradient,
+ * by rho^k for the k steps it missed. seen[r] is the last step at which row r had a gradient,
+ * `step` this one's number. One step missed gives the dense step's bits; more, the same values
+ * up to rounding (one product instead of k). */
+typedef struct { long begin, end; int cols; long long step; REAL *p, *ru2, *rg2; const REAL *g; long long *seen; } F(rows);
+
+static void *F(adadelta_rows_part)(void *arg) {
+    const F(rows) *a = arg;
+    const int n = a->cols;
+    for (long r = a->begin; r < a->end; r++) {
+        const REAL *g = a->g + r * n;
+        int nonzero = 0, c;
+        for (c = 0; c < n; c++) nonzero |= g[c] != 0; /* no early exit: the loop vectorizes */
+        if (!nonzero) continue;
+        REAL *ru2 = a->ru2 + r * n, *rg2 = a->rg2 + r * n;
+        const long long missed = a->step - a->seen[r] - 1;
+        if (missed > 0) {
+            const double decay = pow((double)(REAL)0.95, (double)missed);
+            for (c = 0; c < n; c++) {
+                ru2[c] = (REAL)(ru2[c] * decay);
+                rg2[c] = (REAL)(rg2[c] * decay);
+            }
+        }
+        F(step) row = {r * n, (r + 1) * n, a->p, a->ru2, a->rg2, a->g, 0, 0};
+        F(adadelta_part)(&row);
+        a->seen[r] = a->step;
+    }
+    return NULL;
+}
+
+void F(adadelta_rows)(long rows, int cols, long long step, REAL *p, const REAL *g, REAL *ru2, REAL *rg2,
+                      long long *seen) {
+    const int nt = rows * cols < (1L << 16) ? 1 : pool_size();
+    F(rows) parts[MAX_THREADS];
+    for (int i = 0; i < nt; i++)
+        parts[i] = (F(rows)){rows * i / nt, rows * (i + 1) / nt, cols, step, p, ru2, rg2, g, seen};
+    run_jobs(F(adadelta_rows_part), parts, nt, sizeof(F(rows)));
+}
+
 void F(adam)(long n, REAL *p, const REAL *g, REAL *m, REAL *v, double a, double c) {
     F(in_parts)(F(adam_part), (F(step)){0, n, p, m, v, g, (REAL)a, (REAL)c});
 }

@@ -4,8 +4,8 @@
 ``lstm.lstm_layer``'s input projection and scan over ``_step``, and its
 gradient is theirs: one call into C per minibatch instead of a loop of
 small ops, with the time loop's products on the active rows only.
-``Adadelta`` and ``Adam`` are the optimizers' steps and ``ScatterAdd`` the
-embedding's gradient, each in one pass. The rewrites at the end choose the
+``Adadelta``, ``AdadeltaRows`` and ``Adam`` are the optimizers' steps and
+``ScatterAdd`` the embedding's gradient, each in one pass. The rewrites at the end choose the
 forward-only, pooled and word-table (``LSTMFromIds``) versions for
 prediction, and in training let the kernel compute mean pooling and its
 gradient as it goes; they are registered nowhere, and run only in the
@@ -282,6 +282,53 @@ class Adam(_Step):
     kernel, scalars = "adam", ("a", "c")
 
 
+class AdadeltaRows(Op):
+    """(p, g, ru2, rg2, seen, step) -> p, ru2, rg2 and seen after ADADELTA's step number ``step``
+    on the matrix p, which skips each row whose gradient is all zeros (``adadelta_rows`` in the kernel).
+
+    For such a row the step would only multiply ru2 and rg2 by rho; the row's
+    products wait until it next has a gradient, ``seen`` holding the last step
+    at which each row had one. A matrix of an embedding's 10,000 words, of
+    which a batch has a few hundred, is then read once instead of seven times.
+    """
+
+    __props__ = ("inplace",)
+
+    def __init__(self, inplace=False):
+        self.inplace = inplace
+        if inplace:
+            self.destroy_map = {0: [0], 1: [2], 2: [3], 3: [4]}
+
+    def make_node(self, p, g, ru2, rg2, seen, step):
+        inputs = [tensor.as_tensor_variable(v) for v in (p, g, ru2, rg2)]
+        seen, step = tensor.as_tensor_variable(seen), tensor.as_tensor_variable(step)
+        if inputs[0].ndim != 2 or any(v.type != inputs[0].type for v in inputs[1:]):
+            raise TypeError("AdadeltaRows: the parameter, its gradient and its averages must be matrices of one type")
+        if seen.ndim != 1 or seen.dtype != "int64" or step.ndim != 0 or step.dtype != "int64":
+            raise TypeError("AdadeltaRows: seen must be an int64 vector and step an int64 scalar")
+        return Apply(self, [*inputs, seen, step], [inputs[0].type() for _ in range(3)] + [seen.type()])
+
+    def perform(self, node, inputs, output_storage):
+        p, g, ru2, rg2, seen, step = inputs
+        names = ("gradient", "first average", "second average")
+        _check_shapes("AdadeltaRows", dict.fromkeys(names, p.shape), dict(zip(names, (g, ru2, rg2))), p.dtype)
+        _check_shapes("AdadeltaRows", {"seen": (p.shape[0],)}, {"seen": seen}, "int64")
+        if p.shape[1] >= 2**31:
+            raise ValueError(f"AdadeltaRows: rows of {p.shape[1]} values are too long for the kernel")
+        if seen.size and not (seen.min() >= 0 and seen.max() < step):
+            raise ValueError(f"AdadeltaRows: seen holds steps outside [0, {step}) at step {step}")
+        g = numpy.ascontiguousarray(g)
+        if not (self.inplace and all(a.flags.c_contiguous and a.flags.writeable for a in (p, ru2, rg2, seen))):
+            p, ru2, rg2, seen = (numpy.array(a) for a in (p, ru2, rg2, seen))
+        rows = function("adadelta_rows", p.dtype)
+        rows(p.shape[0], p.shape[1], int(step), *map(address, (p, g, ru2, rg2, seen)))
+        for storage, value in zip(output_storage, (p, ru2, rg2, seen)):
+            storage[0] = value
+
+    def infer_shape(self, fgraph, node, shapes):
+        return [shapes[0], shapes[2], shapes[3], shapes[4]]
+
+
 class ScatterAdd(Op):
     """(y, idx, n, D) -> zeros((n, D)) with the rows of y added at rows idx.
 
@@ -317,7 +364,7 @@ def lstm_fused(emb, mask, W, b, U):
     return LSTM()(emb, mask, W, b, U)[0]
 
 
-@node_rewriter([Adadelta, Adam])
+@node_rewriter([Adadelta, AdadeltaRows, Adam])
 def local_step_inplace(fgraph, node):
     if not node.op.inplace:
         return type(node.op)(inplace=True)(*node.inputs)

@@ -16,7 +16,7 @@ import pytensor.tensor as tensor
 from pytensor import config
 
 from ..kernel.backend import Backend
-from ..kernel.ops import Adadelta, Adam
+from ..kernel.ops import Adadelta, AdadeltaRows, Adam
 from .lstm import rng_updates
 
 
@@ -51,7 +51,11 @@ def adadelta(lr, tparams, grads, x, mask, y, cost, backend=None):
     Running averages of squared gradients and squared updates scale each
     step; see https://arxiv.org/abs/1212.5701. With the kernel, the running
     average of squared gradients is updated in ``f_update``, in the same pass
-    as the rest of the step (``kernel.ops.Adadelta``): the same values.
+    as the rest of the step (``kernel.ops.Adadelta``): the same values. A
+    matrix's rows whose gradient is zero (the words a batch lacks) are not
+    touched: the step would only decay their averages by rho, which is done
+    when the row next has a gradient (``kernel.ops.AdadeltaRows``, with each
+    row's last step in ``<param>_seen`` and the step count in ``adadelta_step``).
     """
     with _building(tparams, lr, backend) as (_, backend):
         zipped_grads = _zeros_like(tparams, "grad")
@@ -65,9 +69,14 @@ def adadelta(lr, tparams, grads, x, mask, y, cost, backend=None):
         )
 
         if backend.fused:
-            updates = []
-            for p, zg, ru2, rg2 in zip(tparams.values(), zipped_grads, running_up2, running_grads2):
-                updates += zip((p, ru2, rg2), Adadelta()(p, zg, ru2, rg2))
+            step = pytensor.shared(numpy.asarray(0, dtype="int64"), name="adadelta_step")
+            updates = [(step, step + 1)]
+            for (name, p), zg, ru2, rg2 in zip(tparams.items(), zipped_grads, running_up2, running_grads2):
+                if p.ndim == 2:  # rows without a gradient (the batch's absent words) left for later
+                    seen = pytensor.shared(numpy.zeros(p.get_value().shape[0], dtype="int64"), name=f"{name}_seen")
+                    updates += zip((p, ru2, rg2, seen), AdadeltaRows()(p, zg, ru2, rg2, seen, step + 1))
+                else:
+                    updates += zip((p, ru2, rg2), Adadelta()(p, zg, ru2, rg2))
         else:
             updir = [
                 -tensor.sqrt(ru2 + 1e-6) / tensor.sqrt(rg2 + 1e-6) * zg
