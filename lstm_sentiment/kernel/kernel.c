@@ -645,12 +645,14 @@ int F(scatter_add)(long long n, int D, long long K, const REAL *y, const long lo
  * s1 and s2 its two running averages, a and c the step's scalars. */
 typedef struct { long begin, end; REAL *p, *s1, *s2; const REAL *g; REAL a, c; } F(step);
 
+#define ADADELTA_RHO ((REAL)0.95) /* ADADELTA's decay of its running averages */
+
 /* One ADADELTA step, as optimizers.adadelta's graph does (s1 = ru2, s2 = rg2):
  *   rg2 = 0.95 rg2 + 0.05 g^2;  ud = -sqrt(ru2 + 1e-6) / sqrt(rg2 + 1e-6) * g
  *   ru2 = 0.95 ru2 + 0.05 ud^2; p = p + ud */
 static void *F(adadelta_part)(void *arg) {
     const F(step) *a = arg;
-    const REAL rho = (REAL)0.95, one_rho = (REAL)0.05, eps = (REAL)1e-6;
+    const REAL rho = ADADELTA_RHO, one_rho = (REAL)0.05, eps = (REAL)1e-6;
     REAL *p = a->p, *ru2 = a->s1, *rg2 = a->s2;
     const REAL *g = a->g;
     for (long k = a->begin; k < a->end; k++) {
@@ -717,7 +719,7 @@ static void *F(adadelta_rows_part)(void *arg) {
         REAL *ru2 = a->ru2 + r * n, *rg2 = a->rg2 + r * n;
         const long long missed = a->step - a->seen[r] - 1;
         if (missed > 0) {
-            const double decay = pow((double)(REAL)0.95, (double)missed);
+            const double decay = pow((double)ADADELTA_RHO, (double)missed);
             for (c = 0; c < n; c++) {
                 ru2[c] = (REAL)(ru2[c] * decay);
                 rg2[c] = (REAL)(rg2[c] * decay);

@@ -5,12 +5,12 @@
 gradient is theirs: one call into C per minibatch instead of a loop of
 small ops, with the time loop's products on the active rows only.
 ``Adadelta``, ``AdadeltaRows`` and ``Adam`` are the optimizers' steps and
-``ScatterAdd`` the embedding's gradient, each in one pass. The rewrites at the end choose the
-forward-only, pooled and word-table (``LSTMFromIds``) versions for
-prediction, and in training let the kernel compute mean pooling and its
-gradient as it goes; they are registered nowhere, and run only in the
-package's own mode (``backend.py``). The tests check every Op against the
-plain graph it replaces.
+``ScatterAdd`` the embedding's gradient, each in one pass. The rewrites at
+the end choose the forward-only, pooled and word-table (``LSTMFromIds``)
+versions for prediction, and in training let the kernel compute mean
+pooling and its gradient as it goes; they are registered nowhere, and run
+only in the package's own mode (``backend.py``). The tests check every Op
+against the plain graph it replaces.
 """
 
 import numpy
@@ -57,6 +57,14 @@ def _check_shapes(op, expected, arrays, dtype=None):
             raise ValueError(f"{op}: {name} has shape {array.shape}, expected {expected[name]}")
         if dtype is not None and array.dtype != dtype:
             raise ValueError(f"{op}: {name} is {array.dtype}, expected {dtype}")
+
+
+def _updatable(inplace, *arrays):
+    """``arrays`` themselves where an Op may overwrite them (``inplace``, and C-contiguous and writeable
+    for the kernel), else copies of them."""
+    if inplace and all(a.flags.c_contiguous and a.flags.writeable for a in arrays):
+        return arrays
+    return tuple(numpy.array(a) for a in arrays)
 
 
 def _check(status):
@@ -259,8 +267,7 @@ class _Step(Op):
         names = ("gradient", "first average", "second average")
         _check_shapes(type(self).__name__, dict.fromkeys(names, p.shape), dict(zip(names, (g, s1, s2))), p.dtype)
         g = numpy.ascontiguousarray(g)
-        if not (self.inplace and all(a.flags.c_contiguous and a.flags.writeable for a in (p, s1, s2))):
-            p, s1, s2 = (numpy.array(a) for a in (p, s1, s2))
+        p, s1, s2 = _updatable(self.inplace, p, s1, s2)
         function(self.kernel, p.dtype)(p.size, *map(address, (p, g, s1, s2)), *map(float, scalars))
         for storage, value in zip(output_storage, (p, s1, s2)):
             storage[0] = value
@@ -318,8 +325,7 @@ class AdadeltaRows(Op):
         if seen.size and not (seen.min() >= 0 and seen.max() < step):
             raise ValueError(f"AdadeltaRows: seen holds steps outside [0, {step}) at step {step}")
         g = numpy.ascontiguousarray(g)
-        if not (self.inplace and all(a.flags.c_contiguous and a.flags.writeable for a in (p, ru2, rg2, seen))):
-            p, ru2, rg2, seen = (numpy.array(a) for a in (p, ru2, rg2, seen))
+        p, ru2, rg2, seen = _updatable(self.inplace, p, ru2, rg2, seen)
         rows = function("adadelta_rows", p.dtype)
         rows(p.shape[0], p.shape[1], int(step), *map(address, (p, g, ru2, rg2, seen)))
         for storage, value in zip(output_storage, (p, ru2, rg2, seen)):
