@@ -25,10 +25,10 @@ extra (PyTorch).
 With ``--profile``, instead, one process per thread count (1, and
 ``--threads``) trains one epoch of ours after a first update and times each
 part of it: every Op's ``perform`` (the kernel's forward and backward passes,
-the embedding's gradient, the optimizer's step, the other Ops), the rest of
+the latter with the embedding's gradient, the optimizer's step, the other Ops), the rest of
 the compiled functions' calls (thunk overhead), ``prepare_data`` and the loop
-itself. The kernel's parts are given in GFLOP/s of the products their real
-steps need, against the best ``sgemm`` of 2048 x 2048 matrices measured in
+itself. The kernel's parts are given in GFLOP/s of the products they make
+(per real step, and per distinct word of a batch), against the best ``sgemm`` of 2048 x 2048 matrices measured in
 the same process (MKL, which the kernel uses, and NumPy's OpenBLAS), and the
 optimizer's step in GB/s of what it reads and writes, against a measured
 copy. PyTorch is not needed for it.
@@ -242,9 +242,8 @@ def measure(side, path, threads, started, cold, config):
 # --profile: where one epoch of training spends its time, part by part, against the machine's limits.
 
 PARTS = {  # the Op classes of each part of an update
-    "kernel forward": ("LSTM",),
-    "kernel backward": ("LSTMGrad",),
-    "embedding gradient": ("ScatterAdd",),
+    "kernel forward": ("LSTM", "LSTMFromIds"),
+    "kernel backward": ("LSTMGrad", "LSTMGradFromIds"),  # with the embedding's gradient, by words
     "optimizer step": ("Adadelta", "AdadeltaRows", "Adam"),
 }
 ROWS = (*PARTS, "other PyTensor ops", "thunk overhead", "prepare_data", "Python loop")
@@ -331,7 +330,7 @@ def profile(path, threads, config):
     batches = epoch_batches(train, o)
     model.update([train[0][i] for i in batches[0]], [train[1][i] for i in batches[0]])  # allocations, caches
     spent.clear()
-    calls = prepare = steps = 0.0
+    calls = prepare = steps = words = 0.0
     start = time.perf_counter()
     for idx in batches:
         t0 = time.perf_counter()
@@ -342,7 +341,10 @@ def profile(path, threads, config):
         model.f_update(o.lrate)
         t2 = time.perf_counter()
         prepare, calls, steps = prepare + t1 - t0, calls + t2 - t1, steps + float(mask.sum())
+        words += numpy.unique(x).size
     wall = time.perf_counter() - start
+    if "LSTMGradFromIds" not in spent:  # by (step, review) pairs: a pair's input projection is its own
+        words = steps
     parts = {part: sum(spent.pop(name, 0.0) for name in names) for part, names in PARTS.items()}
     parts["other PyTensor ops"] = sum(spent.values())
     parts["thunk overhead"] = calls - sum(parts.values())
@@ -351,14 +353,15 @@ def profile(path, threads, config):
     moved = 7 * 4 * values * len(batches)  # the optimizer reads p, g and 2 accumulators, and writes 3
     if o.optimizer == "adadelta":  # but ADADELTA, of the embedding's rows, only reads g of words not in a batch
         table = model.tparams["Wemb"].get_value().size
-        words = sum(len({w for i in idx for w in train[0][i]}) for idx in batches)
-        moved += (4 - 7 * 4) * table * len(batches) + 6 * 4 * d * words
-    work = {  # per epoch: FLOPs of the real steps' products; bytes the optimizer reads and writes
-        "kernel forward": 16 * d * d * steps,  # x W and h U: 2 * (2 D * 4D) per step of a review
-        "kernel backward": 32 * d * d * steps,  # dx, dh, dW and dU
+        rows = sum(len({w for i in idx for w in train[0][i]}) for idx in batches)
+        moved += (4 - 7 * 4) * table * len(batches) + 6 * 4 * d * rows
+    work = {  # per epoch: FLOPs of the kernel's products; bytes the optimizer reads and writes
+        "kernel forward": 8 * d * d * (steps + words),  # h U per step, x W per word: 2 * D * 4D each
+        "kernel backward": 16 * d * d * (steps + words),  # dh and dU per step; dW and dx per word
         "optimizer step": moved,
     }
-    return dict(parts=parts, work=work, updates=len(batches), steps=steps, wall=wall, limits=machine_limits(threads))
+    limits = machine_limits(threads)
+    return dict(parts=parts, work=work, updates=len(batches), steps=steps, words=words, wall=wall, limits=limits)
 
 
 def profile_table(profiles, config):
@@ -367,7 +370,8 @@ def profile_table(profiles, config):
     first = next(iter(profiles.values()))
     lines = [
         f"profile of one training epoch, configuration {config}: {first['updates']} updates, "
-        f"{first['steps']:.0f} real steps; ms per update, share of the epoch, rate against its limit",
+        f"{first['steps']:.0f} real steps, {first['words']:.0f} batch words; "
+        "ms per update, share of the epoch, rate against its limit",
         f"{'part':20}" + "".join(f"  {f'{n} thread' + ('s' if n > 1 else ''):<36}" for n in profiles),
     ]
     for row in (*ROWS, "epoch"):

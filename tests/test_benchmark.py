@@ -78,6 +78,7 @@ def test_the_profile_accounts_for_the_epoch_part_by_part(marker_pkl, tmp_path):
         assert parts["thunk overhead"] > 0 and parts["other PyTensor ops"] > 0, parts
         assert sum(parts.values()) == pytest.approx(p["wall"])
         assert p["updates"] == updates and p["steps"] == sum(len(s) for s in reviews)
+        assert 0 < p["words"] < p["steps"]  # the kernel's products by words: fewer words than steps
         assert all(v > 0 for v in p["limits"].values())
 
 

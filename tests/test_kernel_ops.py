@@ -21,6 +21,7 @@ from lstm_sentiment.kernel.ops import (
     Adam,
     LSTMFromIds,
     LSTMGrad,
+    LSTMGradFromIds,
     ScatterAdd,
     lstm_fused,
 )
@@ -296,11 +297,13 @@ def test_h_alone_is_computed_without_the_gates():
     assert numpy.isfinite(h_kept).all()
 
 
-def test_training_pools_in_the_kernel_and_equals_the_scan():
-    """The model's cost and every gradient, with mean pooling and its gradient computed by the kernel
-    (LSTM("train_pooled"), LSTMGrad(pooled=True)), against the plain graph; a fractional mask weight."""
+@pytest.mark.parametrize("T", [1, 12, *(pytest.param(T, marks=pytest.mark.slow) for T in (45, 300))])
+def test_training_by_words_pools_in_the_kernel_and_equals_the_scan(threads, T):
+    """The model's cost and every gradient, with the input projection and its gradients made per
+    distinct word, and mean pooling and its gradient computed by the kernel (LSTMFromIds("train_pooled"),
+    LSTMGradFromIds), against the plain graph; words repeated, padding's word 0 only where masked."""
     rng = numpy.random.RandomState(8)
-    mask = _mask(12, 7, rng)
+    mask = _mask(T, 7, rng)
     mask[0] = 1  # no empty review
     x = (rng.randint(1, 30, size=mask.shape) * (mask > 0)).astype("int64")
     y = rng.randint(0, 2, size=7).astype("int64")
@@ -314,8 +317,74 @@ def test_training_pools_in_the_kernel_and_equals_the_scan():
     for name, a, b in zip(["cost", *init_params(dict(OPTIONS, floatX="float64"))], values[False], values[True]):
         numpy.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-13, err_msg=name)
     ops = [n.op for n in graphs[True]]
-    assert LSTM("train_pooled") in ops and LSTMGrad(pooled=True) in ops
-    assert LSTM("train") not in ops and LSTMGrad() not in ops
+    assert LSTMFromIds("train_pooled") in ops and LSTMGradFromIds() in ops
+    assert not any(isinstance(op, (LSTM, LSTMGrad, ScatterAdd)) for op in ops)
+
+
+def _by_pairs_and_by_words(T, B, D, n, dtype, seed):
+    """The training passes of a lookup ``Wemb[ids]``, (h, c, gates, pool, dWemb, dW, db, dU): by
+    (step, review) pairs (LSTM, LSTMGrad, NumPy's scatter-add of demb) and by words (LSTMFromIds,
+    LSTMGradFromIds). Ids count from the end too; word n - 1 is only where the mask is 0."""
+    rng = numpy.random.RandomState(seed)
+    mask = _mask(T, B, rng).astype(dtype)
+    rows = rng.randint(0, n - 1, size=(T, B)) - n * rng.randint(0, 2, size=(T, B))  # row r, or r - n
+    ids = numpy.where(mask > 0, rows, n - 1).ravel()
+    Wemb, W, U = 0.5 * rng.randn(n, D), 0.3 * rng.randn(D, 4 * D), 0.3 * rng.randn(D, 4 * D)
+    Wemb, W, U, b, dpool = (v.astype(dtype) for v in (Wemb, W, U, 0.3 * rng.randn(4 * D), rng.randn(B, D)))
+
+    def run(op, *inputs):
+        storage = [[None] for _ in range(4)]
+        op.perform(None, list(inputs), storage)
+        return [s[0] for s in storage]
+
+    h, c, gates, pool = run(LSTM("train_pooled"), Wemb[ids].reshape(T, B, D), mask, W, b, U)
+    demb, dW, db, dU = run(LSTMGrad(pooled=True), Wemb[ids].reshape(T, B, D), mask, W, U, h, c, gates, dpool)
+    dWemb = numpy.zeros_like(Wemb)
+    numpy.add.at(dWemb, ids, demb.reshape(-1, D))
+    by_pairs = [h, c, gates, pool, dWemb, dW, db, dU]
+    forward = run(LSTMFromIds("train_pooled"), Wemb, ids, mask, W, b, U)
+    by_words = forward + run(LSTMGradFromIds(), Wemb, ids, mask, W, U, *forward[:3], dpool)
+    return by_pairs, by_words
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("T", [1, 7, *(pytest.param(T, marks=pytest.mark.slow) for T in (45, 300))])
+def test_training_by_words_equals_training_by_pairs(threads, T, dtype):
+    """Per word and per pair, the same passes to rounding (the sums of a word's pairs come first)."""
+    by_pairs, by_words = _by_pairs_and_by_words(T, 13, 16, 40, dtype, seed=T)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    for name, a, b in zip(["h", "c", "gates", "pool", "dWemb", "dW", "db", "dU"], by_pairs, by_words):
+        assert b.dtype == dtype
+        numpy.testing.assert_allclose(b, a, rtol=rtol, atol=rtol * numpy.abs(a).max(), err_msg=name)
+    assert not by_words[4][-1].any()  # the word only where masked has no gradient
+
+
+def test_training_by_words_refuses_bad_ids_and_shapes_before_the_kernel():
+    by_pairs, _ = _by_pairs_and_by_words(5, 3, 4, 10, "float64", seed=1)
+    h, c, gates = by_pairs[:3]
+    rng = numpy.random.RandomState(0)
+    Wemb, W, U, b, mask, dpool = (
+        rng.randn(10, 4),
+        rng.randn(4, 16),
+        rng.randn(4, 16),
+        rng.randn(16),
+        numpy.ones((5, 3)),
+        rng.randn(3, 4),
+    )
+    ids = numpy.arange(15) % 10
+    storage = [[None] for _ in range(4)]
+    for bad in (ids + 1, ids - 11):
+        with pytest.raises(IndexError, match="LSTMFromIds: a word id is out of bounds for 10 embeddings"):
+            LSTMFromIds("train_pooled").perform(None, [Wemb, bad, mask, W, b, U], storage)
+        with pytest.raises(IndexError, match="LSTMGradFromIds: a word id is out of bounds"):
+            LSTMGradFromIds().perform(None, [Wemb, bad, mask, W, U, h, c, gates, dpool], storage)
+    with pytest.raises(ValueError, match=r"LSTMFromIds: ids has shape \(14,\), expected \(15,\)"):
+        LSTMFromIds("train_pooled").perform(None, [Wemb, ids[:-1], mask, W, b, U], storage)
+    grad = dict(Wemb=Wemb, ids=ids, mask=mask, W=W, U=U, h=h, c=c, gates=gates, dpool=dpool)
+    for wrong in ("Wemb", "ids", "mask", "W", "U", "c", "gates", "dpool"):
+        inputs = dict(grad, **{wrong: grad[wrong][..., :-1]})
+        with pytest.raises(ValueError, match=f"LSTMGradFromIds: {wrong} has shape"):
+            LSTMGradFromIds().perform(None, list(inputs.values()), storage)
 
 
 def test_wrong_shapes_are_reported():
@@ -354,7 +423,9 @@ def test_sizes_that_would_wrap_the_kernels_ints_are_refused_before_any_copy(T, B
     lstm = (huge(T, B, D), huge(T, B), huge(D, 4 * D), huge(4 * D), huge(D, 4 * D))
     grad = (huge(T, B, D), huge(T, B), huge(D, 4 * D), huge(D, 4 * D), *(huge(T, B, d) for d in (D, D, 4 * D, D)))
     from_ids = (huge(3, D), huge(T * B), huge(T, B), huge(D, 4 * D), huge(4 * D), huge(D, 4 * D))
-    for op, inputs in ((LSTM(), lstm), (LSTMGrad(), grad), (LSTMFromIds(), from_ids)):
+    grad_ids = (huge(3, D), huge(T * B), huge(T, B), huge(D, 4 * D), huge(D, 4 * D), *grad[4:7], huge(B, D))
+    checked = [(LSTM(), lstm), (LSTMGrad(), grad), (LSTMFromIds(), from_ids), (LSTMFromIds("train_pooled"), from_ids)]
+    for op, inputs in [*checked, (LSTMGradFromIds(), grad_ids)]:
         with pytest.raises(ValueError, match=f"{type(op).__name__}: .* too large for the kernel"):
             op.perform(None, inputs, [[None] for _ in range(4)])
 

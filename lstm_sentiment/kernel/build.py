@@ -79,6 +79,8 @@ def _declare(lib):
     for suffix in ("f32", "f64"):
         getattr(lib, f"lstm_forward_{suffix}").argtypes = [i, i, i] + [ptr] * 9
         getattr(lib, f"lstm_backward_{suffix}").argtypes = [i, i, i] + [ptr] * 13
+        getattr(lib, f"lstm_forward_words_{suffix}").argtypes = [i, i, i, i] + [ptr] * 11
+        getattr(lib, f"lstm_backward_words_{suffix}").argtypes = [i, i, i, i] + [ptr] * 15
         getattr(lib, f"adadelta_{suffix}").argtypes = [ctypes.c_long] + [ptr] * 4
         getattr(lib, f"adadelta_{suffix}").restype = None
         rows = f"adadelta_rows_{suffix}"

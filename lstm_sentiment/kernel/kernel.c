@@ -18,8 +18,10 @@
  * pair's terms are 0. The products inside the time loop, h[t-1] @ U and
  * dpreact @ U^T, are in float32 with AVX2 and FMA this file's own loop over
  * U packed once per pass (panel_product), else BLAS. Mean pooling's sum over
- * time of mask * h, and its gradient, are computed as the steps go. For
- * prediction, a word's input projection can be a row of the table Wemb @ W + b.
+ * time of mask * h, and its gradient, are computed as the steps go. A word's
+ * input projection can be a row of a table of Wemb @ W + b: of every word for
+ * prediction, of the batch's distinct words in training, whose backward pass
+ * then makes the embedding's and W's gradients per word too (lstm_*_words).
  *
  * build.py compiles this file at first use. It includes itself twice, to
  * define every function for float (suffix _f32) and for double (_f64).
@@ -74,6 +76,8 @@ static int pool_size(void) {
 }
 /* Steps whose input projection, or weights' gradients, a thread computes in one product. */
 enum { CHUNK = 32 };
+/* Words whose input projection, or gradients, a thread computes in one product (training by words). */
+enum { WORDS = 64 };
 
 /* Threads for a batch of B rows: at least 4 rows each, or a product is mostly overhead. */
 static int threads(int B) {
@@ -329,6 +333,8 @@ typedef struct {
     int ring; /* hw and cw hold two steps, in turn, not T */
     int part; /* which of the pass's jobs this is */
     REAL *demb, *sums; /* backward: demb, and each part's sums of dW, dU and db, side by side */
+    REAL *dxall; /* backward by words: every real pair's dpreact, the job's from row slot0, in its order */
+    long long slot0, *slot; /* and each pair's (t * B + r) row of dxall */
 } F(job);
 
 /* One row's step through the cell, from its activated gates p and c[t-1], h[t-1]: c[t], h[t]. */
@@ -467,14 +473,17 @@ static void *F(backward_rows)(void *arg) {
     REAL *dcc = calloc((size_t)nown * D + 1, sizeof(REAL)); /* dcost/dc[t] through steps > t */
     REAL *zero = calloc((size_t)2 * D + 1, sizeof(REAL)), *tc = zero + D; /* c[-1]; tanh(c[t]) */
     REAL *dhp = malloc(sizeof(REAL) * nown * D + 1); /* a step's dpreact @ U^T, for its real rows */
-    REAL *dx = malloc(sizeof(REAL) * CHUNK * nown * G + 1); /* the chunk's real pairs' dpreact */
-    REAL *eh = malloc(sizeof(REAL) * CHUNK * nown * 2 * D + 1); /* and their emb[t] and h[t-1] */
-    REAL *de = malloc(sizeof(REAL) * CHUNK * nown * D + 1);
+    const int words = a->dxall != NULL, ew = words ? D : 2 * D; /* by words, eh holds h[t-1] alone */
+    REAL *own = words ? NULL : malloc(sizeof(REAL) * CHUNK * nown * G + 1); /* the chunk's real pairs' dpreact */
+    REAL *eh = malloc(sizeof(REAL) * CHUNK * nown * ew + 1); /* and their emb[t] and h[t-1] */
+    REAL *de = words ? NULL : malloc(sizeof(REAL) * CHUNK * nown * D + 1);
     size_t *pair = malloc(sizeof(size_t) * CHUNK * nown + 1); /* and their t * B + r */
     int *rows = malloc(sizeof(int) * nown + 1);
+    long long slot = a->slot0; /* by words: the dxall row of the chunk's first pair */
+    REAL *dx = words ? a->dxall + slot * G : own;
     F(right) UT = {0};
     a->status = -1;
-    if (!dhc || !dcc || !zero || !dhp || !dx || !eh || !de || !pair || !rows) goto done;
+    if (!dhc || !dcc || !zero || !dhp || !dx || !eh || (!words && !de) || !pair || !rows) goto done;
     memset(sWU, 0, sizeof(REAL) * (2 * D + 1) * G);
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
     if (F(right_prepare)(&UT, a->U, G, D, 1, nown)) goto restore;
@@ -488,10 +497,13 @@ static void *F(backward_rows)(void *arg) {
                 for (int k = 0; k < D; k++) dhc[(size_t)q * D + k] += m[r] * a->dpool[(size_t)r * D + k];
             else
                 for (int k = 0; k < D; k++) dhc[(size_t)q * D + k] += a->dh[at * D + k];
-            if (m[r] == 0) { memset(a->demb + at * D, 0, sizeof(REAL) * D); continue; }
-            REAL *row = eh + (size_t)(real + n) * 2 * D;
-            memcpy(row, a->emb + at * D, sizeof(REAL) * D);
-            memcpy(row + D, t ? a->h + (at - B) * D : zero, sizeof(REAL) * D);
+            if (m[r] == 0) {
+                if (!words) memset(a->demb + at * D, 0, sizeof(REAL) * D);
+                continue;
+            }
+            REAL *row = eh + (size_t)(real + n) * ew;
+            if (!words) memcpy(row, a->emb + at * D, sizeof(REAL) * D);
+            memcpy(row + ew - D, t ? a->h + (at - B) * D : zero, sizeof(REAL) * D);
             pair[real + n] = at;
             rows[n++] = q;
         }
@@ -509,7 +521,11 @@ static void *F(backward_rows)(void *arg) {
                 for (int k = 0; k < D; k++) dhc[(size_t)rows[j] * D + k] += dhp[(size_t)j * D + k];
         }
         real += n;
-        if (t % CHUNK == 0 && real) { /* the chunk is complete: its weight gradients */
+        if (t % CHUNK == 0 && real && words) { /* the chunk is complete: dU's share, and where its dx is */
+            GEMM(RowMajor, Trans, NoTrans, D, G, real, 1, eh, D, dx, G, 1, sWU + D * G, G);
+            for (int j = 0; j < real; j++) a->slot[pair[j]] = slot + j;
+            dx = a->dxall + (slot += real) * G;
+        } else if (t % CHUNK == 0 && real) { /* the chunk is complete: its weight gradients and demb */
             F(chunk_grads)(real, D, dx, eh, a->W, sWU, sb, de);
             for (int j = 0; j < real; j++) memcpy(a->demb + pair[j] * D, de + (size_t)j * D, sizeof(REAL) * D);
         }
@@ -519,7 +535,7 @@ static void *F(backward_rows)(void *arg) {
 restore:
     MKL_Set_Num_Threads_Local(blas_threads);
 done:
-    free(dhc); free(dcc); free(zero); free(dhp); free(dx); free(eh); free(de); free(pair); free(rows);
+    free(dhc); free(dcc); free(zero); free(dhp); free(own); free(eh); free(de); free(pair); free(rows);
     free(UT.panels);
     return NULL;
 }
@@ -546,6 +562,7 @@ static int F(parallel)(void *(*body)(void *), F(job) proto) {
         jobs[g].first = first;
         jobs[g].nown = r - first;
         jobs[g].part = g;
+        jobs[g].slot0 = first ? done_by[first - 1] - first : 0; /* real steps of the rows before */
     }
     run_jobs(body, jobs, nt, sizeof(F(job)));
     for (int g = 0; g < nt; g++) status |= jobs[g].status;
@@ -586,6 +603,19 @@ int F(lstm_pooled_ids)(int T, int B, int D, const REAL *table, const long long *
     return status;
 }
 
+/* dW, db and dU: the sums of the nt parts' shares in sums, in a fixed order. */
+static void F(add_parts)(int nt, int D, const REAL *sums, REAL *dW, REAL *db, REAL *dU) {
+    const int G = 4 * D;
+    memset(dW, 0, sizeof(REAL) * D * G);
+    memset(dU, 0, sizeof(REAL) * D * G);
+    memset(db, 0, sizeof(REAL) * G);
+    for (int i = 0; i < nt; i++) {
+        const REAL *sW = sums + (size_t)i * (2 * D + 1) * G, *sU = sW + D * G, *sb = sU + D * G;
+        for (int k = 0; k < D * G; k++) { dW[k] += sW[k]; dU[k] += sU[k]; }
+        for (int k = 0; k < G; k++) db[k] += sb[k];
+    }
+}
+
 /* Given dh (T,B,D), the gradient of the cost for every h[t] (or, with dh NULL, dpool (B,D), that
  * for the sum over t of mask * h), and the forward pass's inputs, h, c and gates: the gradients
  * for emb (T,B,D), W and U (D,4D) and b (4D). Each thread sums its rows' share of dW, dU and db;
@@ -598,16 +628,139 @@ int F(lstm_backward)(int T, int B, int D, const REAL *emb, const REAL *mask, con
     F(job) proto = {.T = T, .B = B, .D = D, .emb = emb, .mask = mask, .W = W, .U = U, .h = h, .c = c,
                     .gates = gates, .dh = dh, .dpool = dh ? NULL : dpool, .demb = demb, .sums = sums};
     if (!sums || F(parallel)(F(backward_rows), proto)) { free(sums); return -1; }
-    memset(dW, 0, sizeof(REAL) * D * G);
-    memset(dU, 0, sizeof(REAL) * D * G);
-    memset(db, 0, sizeof(REAL) * G);
-    for (int i = 0; i < nt; i++) {
-        const REAL *sW = sums + (size_t)i * (2 * D + 1) * G, *sU = sW + D * G, *sb = sU + D * G;
-        for (int k = 0; k < D * G; k++) { dW[k] += sW[k]; dU[k] += sU[k]; }
-        for (int k = 0; k < G; k++) db[k] += sb[k];
-    }
+    F(add_parts)(nt, D, sums, dW, db, dU);
     free(sums);
     return 0;
+}
+
+/* Training by words: the input projection is linear in the embedding, so it can be made per
+ * distinct word of the batch instead of per (step, review) pair, and so can its gradients:
+ * forward, the table of words[j]'s projection Wemb[words[j]] @ W + b; backward, for each word,
+ * the sum dxw of its pairs' dpreact, then dW = Wemb[words]^T dxw and the word's row of the
+ * embedding's gradient, dxw @ W^T. where[t * B + r] is the pair's word, an index into words. A
+ * batch of the tutorial has about 2.6 pairs per word, so these products shrink by that much. */
+typedef struct {
+    int D, first, n, part, status;
+    const long long *words, *start, *occ; /* backward: word j's pairs are dx's rows occ[start[j] .. start[j + 1]) */
+    const REAL *Wemb, *W, *b, *dx;
+    REAL *table, *dWemb, *sums;
+} F(words_job);
+
+/* A job's words' rows of the table, WORDS at a time. */
+static void *F(table_rows)(void *arg) {
+    F(words_job) *a = arg;
+    const int D = a->D, G = 4 * D;
+    REAL *e = malloc(sizeof(REAL) * WORDS * D + 1); /* their embeddings */
+    a->status = -1;
+    if (!e) return NULL;
+    const int blas_threads = MKL_Set_Num_Threads_Local(1);
+    for (int j = a->first, end = a->first + a->n; j < end; j += WORDS) {
+        const int k = end - j < WORDS ? end - j : WORDS;
+        for (int i = 0; i < k; i++) memcpy(e + (size_t)i * D, a->Wemb + a->words[j + i] * D, sizeof(REAL) * D);
+        F(project)(k, D, e, a->W, a->b, a->table + (size_t)j * G);
+    }
+    MKL_Set_Num_Threads_Local(blas_threads);
+    free(e);
+    a->status = 0;
+    return NULL;
+}
+
+/* A job's words' gradients, WORDS at a time: their rows of dWemb, and the part's sums of dW and db. */
+static void *F(word_grads)(void *arg) {
+    F(words_job) *a = arg;
+    const int D = a->D, G = 4 * D;
+    REAL *sW = a->sums + (size_t)a->part * (2 * D + 1) * G, *sb = sW + 2 * D * G;
+    REAL *e = malloc(sizeof(REAL) * WORDS * D + 1), *de = malloc(sizeof(REAL) * WORDS * D + 1);
+    REAL *dxw = malloc(sizeof(REAL) * WORDS * G + 1);
+    a->status = -1;
+    if (!e || !de || !dxw) goto done;
+    const int blas_threads = MKL_Set_Num_Threads_Local(1);
+    for (int j = a->first, end = a->first + a->n; j < end; j += WORDS) {
+        const int k = end - j < WORDS ? end - j : WORDS;
+        memset(dxw, 0, sizeof(REAL) * k * G);
+        for (int i = 0; i < k; i++) {
+            REAL *restrict row = dxw + (size_t)i * G;
+            for (long long o = a->start[j + i]; o < a->start[j + i + 1]; o++) {
+                const REAL *restrict d = a->dx + a->occ[o] * G;
+                for (int c = 0; c < G; c++) row[c] += d[c];
+            }
+            for (int c = 0; c < G; c++) sb[c] += row[c];
+            memcpy(e + (size_t)i * D, a->Wemb + a->words[j + i] * D, sizeof(REAL) * D);
+        }
+        GEMM(RowMajor, Trans, NoTrans, D, G, k, 1, e, D, dxw, G, 1, sW, G);
+        GEMM(RowMajor, NoTrans, Trans, k, D, G, 1, dxw, G, a->W, G, 0, de, D);
+        for (int i = 0; i < k; i++) memcpy(a->dWemb + a->words[j + i] * D, de + (size_t)i * D, sizeof(REAL) * D);
+    }
+    MKL_Set_Num_Threads_Local(blas_threads);
+    a->status = 0;
+done:
+    free(e); free(de); free(dxw);
+    return NULL;
+}
+
+/* `body` over the nw words, in nt ranges of about equal size, one job each. */
+static int F(over_words)(void *(*body)(void *), F(words_job) proto, int nw, int nt) {
+    F(words_job) jobs[MAX_THREADS];
+    int status = 0;
+    for (int g = 0; g < nt; g++) {
+        jobs[g] = proto;
+        jobs[g].first = (int)((long long)nw * g / nt);
+        jobs[g].n = (int)((long long)nw * (g + 1) / nt) - jobs[g].first;
+        jobs[g].part = g;
+    }
+    run_jobs(body, jobs, nt, sizeof(F(words_job)));
+    for (int g = 0; g < nt; g++) status |= jobs[g].status;
+    return status;
+}
+
+/* lstm_forward of emb[t, r] = Wemb[words[where[t * B + r]]], with h, c and gates (and, unless
+ * NULL, pool), the batch's nw words' input projections computed first, as a table. */
+int F(lstm_forward_words)(int T, int B, int D, int nw, const REAL *Wemb, const long long *words,
+                          const long long *where, const REAL *mask, const REAL *W, const REAL *b,
+                          const REAL *U, REAL *h, REAL *c, REAL *gates, REAL *pool) {
+    REAL *table = malloc(sizeof(REAL) * nw * 4 * D + 1);
+    F(words_job) proto = {.D = D, .words = words, .Wemb = Wemb, .W = W, .b = b, .table = table};
+    const int nt = pool_size() < nw / WORDS + 1 ? pool_size() : nw / WORDS + 1;
+    int status = !table || F(over_words)(F(table_rows), proto, nw, nt);
+    F(job) rows = {.T = T, .B = B, .D = D, .ids = where, .table = table, .mask = mask, .U = U,
+                   .hw = h, .cw = c, .gw = gates, .pool = pool};
+    status = status || F(parallel)(F(forward_rows), rows);
+    free(table);
+    return status ? -1 : 0;
+}
+
+/* lstm_backward of that forward pass: the gradients for W, b, U and, instead of emb, for Wemb: its
+ * rows words (written; dWemb's other rows are left as they are). Each word sums its pairs' dpreact
+ * in the order of t, then r. */
+int F(lstm_backward_words)(int T, int B, int D, int nw, const REAL *Wemb, const long long *words,
+                           const long long *where, const REAL *mask, const REAL *W, const REAL *U,
+                           const REAL *h, const REAL *c, const REAL *gates, const REAL *dh, const REAL *dpool,
+                           REAL *dWemb, REAL *dW, REAL *db, REAL *dU) {
+    const int G = 4 * D, nt = threads(B);
+    long long real = 0;
+    for (size_t tb = 0; tb < (size_t)T * B; tb++) real += mask[tb] != 0;
+    REAL *sums = malloc(sizeof(REAL) * ((size_t)nt * (2 * D + 1) * G + 1));
+    REAL *dx = malloc(sizeof(REAL) * ((size_t)real * G + 1));
+    long long *slot = malloc(sizeof(long long) * ((size_t)T * B + 1)), *occ = malloc(sizeof(long long) * (real + 1));
+    long long *start = calloc((size_t)nw + 2, sizeof(long long));
+    int status = -1;
+    if (!sums || !dx || !slot || !occ || !start) goto done;
+    F(job) rows = {.T = T, .B = B, .D = D, .emb = NULL, .mask = mask, .W = W, .U = U, .h = h, .c = c,
+                   .gates = gates, .dh = dh, .dpool = dh ? NULL : dpool, .sums = sums, .dxall = dx, .slot = slot};
+    if (F(parallel)(F(backward_rows), rows)) goto done;
+    for (size_t tb = 0; tb < (size_t)T * B; tb++) /* each word's pairs, in the order of t, then r */
+        if (mask[tb] != 0) start[where[tb] + 2]++;
+    for (int j = 0; j < nw; j++) start[j + 2] += start[j + 1];
+    for (size_t tb = 0; tb < (size_t)T * B; tb++)
+        if (mask[tb] != 0) occ[start[where[tb] + 1]++] = slot[tb];
+    F(words_job) proto = {.D = D, .words = words, .start = start, .occ = occ, .Wemb = Wemb, .W = W, .dx = dx,
+                          .dWemb = dWemb, .sums = sums};
+    if (F(over_words)(F(word_grads), proto, nw, nt)) goto done;
+    F(add_parts)(nt, D, sums, dW, db, dU);
+    status = 0;
+done:
+    free(sums); free(dx); free(slot); free(occ); free(start);
+    return status;
 }
 
 /* Rows [begin, end) of a scatter-add: zeros, plus the rows of y whose index falls among them. */

@@ -8,7 +8,9 @@ small ops, with the time loop's products on the active rows only.
 ``ScatterAdd`` the embedding's gradient, each in one pass. The rewrites at
 the end choose the forward-only, pooled and word-table (``LSTMFromIds``)
 versions for prediction, and in training let the kernel compute mean
-pooling and its gradient as it goes; they are registered nowhere, and run
+pooling and its gradient as it goes, and the input projection and its
+gradients per distinct word of the batch (``LSTMFromIds("train_pooled")``,
+``LSTMGradFromIds``) where the input is ``Wemb[x]``; they are registered nowhere, and run
 only in the package's own mode (``backend.py``). The tests check every Op
 against the plain graph it replaces.
 """
@@ -16,15 +18,16 @@ against the plain graph it replaces.
 import numpy
 import pytensor.tensor as tensor
 from pytensor.gradient import DisconnectedType, grad_undefined
-from pytensor.graph.basic import Apply
+from pytensor.graph.basic import Apply, equal_computations
 from pytensor.graph.op import Op
 from pytensor.graph.rewriting.basic import node_rewriter
 from pytensor.tensor.basic import Alloc, get_underlying_scalar_constant_value
 from pytensor.tensor.elemwise import DimShuffle
 from pytensor.tensor.exceptions import NotScalarConstantError
 from pytensor.tensor.math import Sum, mul
-from pytensor.tensor.shape import Reshape, SpecifyShape
+from pytensor.tensor.shape import Reshape, Shape_i, SpecifyShape
 from pytensor.tensor.subtensor import AdvancedIncSubtensor1, AdvancedSubtensor1
+from pytensor.tensor.type import integer_dtypes
 
 from .build import address, function, load
 
@@ -148,22 +151,55 @@ class LSTM(Op):
         return [demb, grad_undefined(self, 1, mask), dW, db, dU]
 
 
-class LSTMFromIds(Op):
-    """(Wemb, ids, mask, W, b, U) -> the (B, D) sum over time of mask * h, for the words ``ids``.
+def _word_ids(op, ids, n):
+    """``ids`` as int64 rows of an embedding of ``n`` rows, negative ones counted from the end as
+    NumPy indexing reads them; IndexError for one out of bounds."""
+    ids = ids.astype("int64")
+    if ids.size and (ids.min() < -n or ids.max() >= n):
+        raise IndexError(f"{op}: a word id is out of bounds for {n} embeddings")
+    return numpy.where(ids < 0, ids + n, ids)
 
-    ``LSTM("pooled")`` of ``Wemb[ids]`` reshaped to (T, B, D),
-    with the input projection of each word looked up in the table
-    ``Wemb @ W + b`` instead of computed: prediction then makes one product
-    per step instead of two. The table is computed again whenever Wemb, W
-    or b differ from the values it was computed from.
+
+def _distinct(op, ids, n):
+    """The distinct words of ``ids`` (``_word_ids``), sorted, and where each id is among them."""
+    words, where = numpy.unique(_word_ids(op, ids, n), return_inverse=True)
+    return words.astype("int64"), where.astype("int64").reshape(ids.shape)
+
+
+class LSTMFromIds(Op):
+    """(Wemb, ids, mask, W, b, U) -> ``LSTM(output)`` of ``Wemb[ids]`` reshaped to (T, B, D).
+
+    The input projection of each word is a row of a table of ``Wemb @ W + b``
+    instead of a product per (step, review) pair. ``output`` is one of:
+
+    - ``"pooled"`` (prediction): the (B, D) sum over time of mask * h, from a
+      table of every word, computed again only when Wemb, W or b differ from
+      the values it was computed from: one product per step instead of two;
+    - ``"train_pooled"`` (training): h, c, the gates and that sum, from a table
+      of the batch's distinct words (a batch of the tutorial has about 2.6
+      words per distinct word); ``LSTMGradFromIds`` is its gradient.
     """
 
-    __props__ = ()
+    __props__ = ("output",)
+    OUTPUTS = ("pooled", "train_pooled")
+
+    def __init__(self, output="pooled"):
+        if output not in self.OUTPUTS:
+            raise ValueError(f"LSTMFromIds: output must be one of {self.OUTPUTS}, not {output!r}")
+        self.output = output
 
     def make_node(self, Wemb, ids, mask, W, b, U):
         Wemb, ids, W, b, U = map(tensor.as_tensor_variable, (Wemb, ids, W, b, U))
         mask = tensor.cast(tensor.as_tensor_variable(mask), Wemb.dtype)
-        return Apply(self, [Wemb, ids, mask, W, b, U], [tensor.matrix(dtype=Wemb.dtype)])
+        if (Wemb.ndim, ids.ndim, W.ndim, b.ndim, U.ndim) != (2, 1, 2, 1, 2) or ids.dtype not in integer_dtypes:
+            raise TypeError("LSTMFromIds needs Wemb (n, D), integer ids (T * B), mask (T, B), W, U (D, 4D), b (4D)")
+        if any(v.dtype != Wemb.dtype for v in (W, b, U)):
+            raise TypeError("LSTMFromIds needs Wemb, W, b and U of one dtype")
+        pool = tensor.matrix(dtype=Wemb.dtype)
+        if self.output == "pooled":
+            return Apply(self, [Wemb, ids, mask, W, b, U], [pool])
+        h = tensor.tensor(dtype=Wemb.dtype, shape=(None, None, None))
+        return Apply(self, [Wemb, ids, mask, W, b, U], [h, h.type(), h.type(), pool])
 
     def perform(self, node, inputs, output_storage):
         _check_sizes("LSTMFromIds", *inputs[2].shape, inputs[5].shape[0])
@@ -171,14 +207,22 @@ class LSTMFromIds(Op):
         (T, B), D, n = mask.shape, U.shape[0], Wemb.shape[0]
         expected = dict(Wemb=(n, D), ids=(T * B,), W=(D, 4 * D), b=(4 * D,), U=(D, 4 * D))
         _check_shapes("LSTMFromIds", expected, dict(Wemb=Wemb, ids=ids, W=W, b=b, U=U))
-        ids = ids.astype("int64")
-        if ids.size and (ids.min() < -n or ids.max() >= n):
-            raise IndexError(f"LSTM: a word id is out of bounds for {n} embeddings")
-        ids = numpy.where(ids < 0, ids + n, ids)  # as NumPy indexing reads them
         pool = numpy.empty((B, D), dtype=Wemb.dtype)
-        table = self._table(Wemb, W, b)
-        _check(function("lstm_pooled_ids", Wemb.dtype)(T, B, D, *map(address, (table, ids, mask, U, pool))))
-        output_storage[0][0] = pool
+        if self.output == "pooled":
+            table, ids = self._table(Wemb, W, b), _word_ids("LSTMFromIds", ids, n)
+            _check(function("lstm_pooled_ids", Wemb.dtype)(T, B, D, *map(address, (table, ids, mask, U, pool))))
+            output_storage[0][0] = pool
+            return
+        words, where = _distinct("LSTMFromIds", ids, n)
+        h, c, gates = (
+            numpy.empty((T, B, D), Wemb.dtype),
+            numpy.empty((T, B, D), Wemb.dtype),
+            numpy.empty((T, B, 4 * D), Wemb.dtype),
+        )
+        arrays = (Wemb, words, where, mask, W, b, U, h, c, gates, pool)
+        _check(function("lstm_forward_words", Wemb.dtype)(T, B, D, len(words), *map(address, arrays)))
+        for storage, value in zip(output_storage, (h, c, gates, pool)):
+            storage[0] = value
 
     def _table(self, Wemb, W, b):
         """``Wemb @ W + b``, from the cache when these are the values it was computed from."""
@@ -190,7 +234,53 @@ class LSTMFromIds(Op):
         return self._cached[3]
 
     def infer_shape(self, fgraph, node, shapes):
-        return [(shapes[2][1], shapes[5][0])]
+        (T, B), (D, G) = shapes[2], shapes[5]
+        return [(B, D)] if self.output == "pooled" else [(T, B, D), (T, B, D), (T, B, G), (B, D)]
+
+
+class LSTMGradFromIds(Op):
+    """(Wemb, ids, mask, W, U, h, c, gates, dpool) -> the gradients of the cost for Wemb, W, b and U,
+    of ``LSTMFromIds("train_pooled")``, given dpool (B, D), that for its pooled sum.
+
+    ``LSTMGrad(pooled=True)`` followed by the embedding lookup's gradient, made
+    per distinct word instead of per (step, review) pair: each word's dpreact
+    summed over its pairs, then its row of Wemb's gradient and its share of W's
+    (``lstm_backward_words`` in the kernel). The rows of Wemb's gradient for
+    words not in ``ids`` are zero.
+    """
+
+    __props__ = ()
+
+    def make_node(self, Wemb, ids, mask, W, U, h, c, gates, dpool):
+        Wemb, ids, W, U, h, c, gates, dpool = map(tensor.as_tensor_variable, (Wemb, ids, W, U, h, c, gates, dpool))
+        mask = tensor.cast(tensor.as_tensor_variable(mask), Wemb.dtype)
+        if any(v.dtype != Wemb.dtype for v in (W, U, h, c, gates, dpool)) or ids.dtype not in integer_dtypes:
+            raise TypeError("LSTMGradFromIds needs integer ids and every other input of Wemb's dtype")
+        b = tensor.tensor(dtype=Wemb.dtype, shape=(None,))
+        return Apply(self, [Wemb, ids, mask, W, U, h, c, gates, dpool], [Wemb.type(), W.type(), b, W.type()])
+
+    def perform(self, node, inputs, output_storage):
+        _check_sizes("LSTMGradFromIds", *inputs[5].shape)
+        Wemb, ids, mask, W, U, h, c, gates, dpool = _contiguous(*inputs)
+        (T, B, D), n = h.shape, Wemb.shape[0]
+        expected = dict(Wemb=(n, D), ids=(T * B,), mask=(T, B), W=(D, 4 * D), U=(D, 4 * D), c=(T, B, D))
+        expected.update(gates=(T, B, 4 * D), dpool=(B, D))
+        _check_shapes("LSTMGradFromIds", expected, dict(zip(expected, (Wemb, ids, mask, W, U, c, gates, dpool))))
+        words, where = _distinct("LSTMGradFromIds", ids, n)
+        dWemb, dW, db, dU = (
+            numpy.zeros_like(Wemb),
+            numpy.empty_like(W),
+            numpy.empty(4 * D, W.dtype),
+            numpy.empty_like(U),
+        )
+        arrays = (Wemb, words, where, mask, W, U, h, c, gates, None, dpool, dWemb, dW, db, dU)
+        _check(function("lstm_backward_words", h.dtype)(T, B, D, len(words), *map(_address_or_none, arrays)))
+        for storage, value in zip(output_storage, (dWemb, dW, db, dU)):
+            storage[0] = value
+
+    def infer_shape(self, fgraph, node, shapes):
+        Wemb, _, _, W, U = shapes[:5]
+        return [Wemb, W, (W[1],), U]
 
 
 class LSTMGrad(Op):
@@ -446,16 +536,12 @@ def local_lstm_grad_pooled(fgraph, node):
     return None
 
 
-@node_rewriter([LSTM])
-def local_lstm_from_ids(fgraph, node):
-    """A pooled LSTM over looked-up embeddings, ``Wemb[ids].reshape(T, B, D)`` -> LSTMFromIds.
+def _lookup(emb):
+    """(Wemb, ids) where ``emb`` is the lookup ``Wemb[ids].reshape(T, B, D)``, else None.
 
     LSTM checks that the reshaped rows fit the (T, B) mask, so row t * B + b
     of the lookup is step t of review b, which is how LSTMFromIds reads ids.
     """
-    if node.op != LSTM("pooled"):
-        return None
-    emb = node.inputs[0]
     if not (emb.owner and isinstance(emb.owner.op, Reshape) and emb.ndim == 3):
         return None
     rows = emb.owner.inputs[0]
@@ -464,9 +550,43 @@ def local_lstm_from_ids(fgraph, node):
     if not (rows.owner and isinstance(rows.owner.op, AdvancedSubtensor1)):
         return None
     Wemb, ids = rows.owner.inputs
-    if Wemb.ndim != 2 or ids.ndim != 1 or Wemb.dtype != emb.dtype:
+    if Wemb.ndim != 2 or ids.ndim != 1 or Wemb.dtype != emb.dtype or ids.dtype not in integer_dtypes:
         return None
-    return [LSTMFromIds()(Wemb, ids, *node.inputs[1:])]
+    return Wemb, ids
+
+
+@node_rewriter([LSTM])
+def local_lstm_from_ids(fgraph, node):
+    """A pooled LSTM over looked-up embeddings, ``Wemb[ids].reshape(T, B, D)`` -> LSTMFromIds."""
+    lookup = _lookup(node.inputs[0])
+    if node.op.output not in LSTMFromIds.OUTPUTS or lookup is None:
+        return None
+    new = LSTMFromIds(node.op.output)(*lookup, *node.inputs[1:])
+    return new if isinstance(new, list) else [new]
+
+
+def _shape_i(var, x, i):
+    """Whether ``var`` is ``x.shape[i]`` (PyTensor's Shape_i)."""
+    return bool(var.owner and isinstance(var.owner.op, Shape_i) and var.owner.op.i == i and var.owner.inputs[0] is x)
+
+
+@node_rewriter([ScatterAdd])
+def local_lstm_grad_from_ids(fgraph, node):
+    """The embedding's gradient ``ScatterAdd(demb.reshape(-1, D), ids)`` of a pooled LSTMGrad's demb,
+    where the LSTM's input is ``Wemb[ids]`` -> LSTMGradFromIds (per word; demb is never made)."""
+    y, idx, n, D = node.inputs
+    grad = y.owner.inputs[0].owner if y.owner and isinstance(y.owner.op, Reshape) else None
+    if not (grad and grad.op == LSTMGrad(pooled=True) and y.owner.inputs[0] is grad.outputs[0]):
+        return None
+    if len(fgraph.clients[grad.outputs[0]]) != 1 or len(fgraph.clients[y]) != 1:
+        return None
+    lookup = _lookup(grad.inputs[0])
+    if lookup is None or not equal_computations([idx], [lookup[1]]):
+        return None
+    if not (_shape_i(n, lookup[0], 0) and _shape_i(D, lookup[0], 1)):
+        return None
+    new = LSTMGradFromIds()(*lookup, *grad.inputs[1:])
+    return {node.outputs[0]: new[0]} | dict(zip(grad.outputs[1:], new[1:]))
 
 
 @node_rewriter([LSTM])
@@ -480,6 +600,7 @@ def local_lstm_forward_only(fgraph, node):
 # The rewrites of the package's mode (backend.py): where in PyTensor's sequence of rewrites each runs.
 GRAPH_REWRITES = (
     local_scatter_add,
+    local_lstm_grad_from_ids,
     local_lstm_forward_only,
     local_lstm_pooled,
     local_lstm_from_ids,
