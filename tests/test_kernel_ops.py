@@ -347,16 +347,25 @@ def _by_pairs_and_by_words(T, B, D, n, dtype, seed):
     return by_pairs, by_words
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("T", [1, 7, *(pytest.param(T, marks=pytest.mark.slow) for T in (45, 300))])
-def test_training_by_words_equals_training_by_pairs(threads, T, dtype):
-    """Per word and per pair, the same passes to rounding (the sums of a word's pairs come first)."""
-    by_pairs, by_words = _by_pairs_and_by_words(T, 13, 16, 40, dtype, seed=T)
+def _assert_same_passes(by_pairs, by_words, dtype):
     rtol = 1e-5 if dtype == "float32" else 1e-12
     for name, a, b in zip(["h", "c", "gates", "pool", "dWemb", "dW", "db", "dU"], by_pairs, by_words):
         assert b.dtype == dtype
         numpy.testing.assert_allclose(b, a, rtol=rtol, atol=rtol * numpy.abs(a).max(), err_msg=name)
     assert not by_words[4][-1].any()  # the word only where masked has no gradient
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("T", [1, 7, *(pytest.param(T, marks=pytest.mark.slow) for T in (45, 300))])
+def test_training_by_words_equals_training_by_pairs(threads, T, dtype):
+    """Per word and per pair, the same passes to rounding (the sums of a word's pairs come first)."""
+    _assert_same_passes(*_by_pairs_and_by_words(T, 13, 16, 40, dtype, seed=T), dtype)
+
+
+@pytest.mark.slow
+def test_long_reviews_in_a_large_batch_by_words_equal_those_by_pairs():
+    """2,500 words by 64 reviews (by pairs, checked against the scan at this size above)."""
+    _assert_same_passes(*_by_pairs_and_by_words(2500, 64, 8, 500, "float64", seed=25), "float64")
 
 
 def test_training_by_words_refuses_bad_ids_and_shapes_before_the_kernel():
