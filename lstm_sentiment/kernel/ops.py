@@ -7,12 +7,12 @@ small ops, with the time loop's products on the active rows only.
 ``Adadelta``, ``AdadeltaRows`` and ``Adam`` are the optimizers' steps and
 ``ScatterAdd`` the embedding's gradient, each in one pass. The rewrites at
 the end choose the forward-only, pooled and word-table (``LSTMFromIds``)
-versions for prediction, and in training let the kernel compute mean
-pooling and its gradient as it goes, and the input projection and its
-gradients per distinct word of the batch (``LSTMFromIds("train_pooled")``,
-``LSTMGradFromIds``) where the input is ``Wemb[x]``; they are registered nowhere, and run
-only in the package's own mode (``backend.py``). The tests check every Op
-against the plain graph it replaces.
+versions for prediction; in training they let the kernel compute mean
+pooling and its gradient as it goes and, where the input is ``Wemb[x]``,
+the input projection and its gradients per distinct word of the batch
+(``LSTMFromIds("train_pooled")``, ``LSTMGradFromIds``). They are registered
+nowhere, and run only in the package's own mode (``backend.py``). The tests
+check every Op against the plain graph it replaces.
 """
 
 import numpy
@@ -163,6 +163,8 @@ def _word_ids(op, ids, n):
 def _distinct(op, ids, n):
     """The distinct words of ``ids`` (``_word_ids``), sorted, and where each id is among them."""
     words, where = numpy.unique(_word_ids(op, ids, n), return_inverse=True)
+    if len(words) >= 2**31:
+        raise ValueError(f"{op}: {len(words)} distinct words are too many for the kernel")
     return words.astype("int64"), where.astype("int64").reshape(ids.shape)
 
 
