@@ -330,7 +330,7 @@ def profile(path, threads, config):
     batches = epoch_batches(train, o)
     model.update([train[0][i] for i in batches[0]], [train[1][i] for i in batches[0]])  # allocations, caches
     spent.clear()
-    calls = prepare = steps = words = 0.0
+    calls = prepare = steps = words = counting = 0.0
     start = time.perf_counter()
     for idx in batches:
         t0 = time.perf_counter()
@@ -341,8 +341,10 @@ def profile(path, threads, config):
         model.f_update(o.lrate)
         t2 = time.perf_counter()
         prepare, calls, steps = prepare + t1 - t0, calls + t2 - t1, steps + float(mask.sum())
+        t3 = time.perf_counter()
         words += numpy.unique(x).size
-    wall = time.perf_counter() - start
+        counting += time.perf_counter() - t3
+    wall = time.perf_counter() - start - counting  # counting the words is not part of the epoch
     if "LSTMGradFromIds" not in spent:  # by (step, review) pairs: a pair's input projection is its own
         words = steps
     parts = {part: sum(spent.pop(name, 0.0) for name in names) for part, names in PARTS.items()}
