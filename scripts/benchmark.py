@@ -25,10 +25,11 @@ extra (PyTorch).
 With ``--profile``, instead, one process per thread count (1, and
 ``--threads``) trains one epoch of ours after a first update and times each
 part of it: every Op's ``perform`` (the kernel's forward and backward passes,
-the latter with the embedding's gradient, the optimizer's step, the other Ops), the rest of
-the compiled functions' calls (thunk overhead), ``prepare_data`` and the loop
-itself. The kernel's parts are given in GFLOP/s of the products they make
-(per real step, and per distinct word of a batch), against the best ``sgemm`` of 2048 x 2048 matrices measured in
+the latter with the embedding's gradient, the optimizer's step, the other
+Ops), the rest of the compiled functions' calls (thunk overhead),
+``prepare_data`` and the loop itself. The kernel's parts are given in
+GFLOP/s of the products they make (per real step, and per distinct word of
+a batch), against the best ``sgemm`` of 2048 x 2048 matrices measured in
 the same process (MKL, which the kernel uses, and NumPy's OpenBLAS), and the
 optimizer's step in GB/s of what it reads and writes, against a measured
 copy. PyTorch is not needed for it.
@@ -330,7 +331,7 @@ def profile(path, threads, config):
     batches = epoch_batches(train, o)
     model.update([train[0][i] for i in batches[0]], [train[1][i] for i in batches[0]])  # allocations, caches
     spent.clear()
-    calls = prepare = steps = words = counting = 0.0
+    calls = prepare = steps = 0.0
     start = time.perf_counter()
     for idx in batches:
         t0 = time.perf_counter()
@@ -341,12 +342,9 @@ def profile(path, threads, config):
         model.f_update(o.lrate)
         t2 = time.perf_counter()
         prepare, calls, steps = prepare + t1 - t0, calls + t2 - t1, steps + float(mask.sum())
-        t3 = time.perf_counter()
-        words += numpy.unique(x).size
-        counting += time.perf_counter() - t3
-    wall = time.perf_counter() - start - counting  # counting the words is not part of the epoch
-    if "LSTMGradFromIds" not in spent:  # by (step, review) pairs: a pair's input projection is its own
-        words = steps
+    wall = time.perf_counter() - start
+    words = sum(len({w for i in idx for w in train[0][i]}) for idx in batches)  # each batch's distinct words
+    by_words = "LSTMGradFromIds" in spent  # else by (step, review) pairs: each pair's input projection its own
     parts = {part: sum(spent.pop(name, 0.0) for name in names) for part, names in PARTS.items()}
     parts["other PyTensor ops"] = sum(spent.values())
     parts["thunk overhead"] = calls - sum(parts.values())
@@ -355,15 +353,15 @@ def profile(path, threads, config):
     moved = 7 * 4 * values * len(batches)  # the optimizer reads p, g and 2 accumulators, and writes 3
     if o.optimizer == "adadelta":  # but ADADELTA, of the embedding's rows, only reads g of words not in a batch
         table = model.tparams["Wemb"].get_value().size
-        rows = sum(len({w for i in idx for w in train[0][i]}) for idx in batches)
-        moved += (4 - 7 * 4) * table * len(batches) + 6 * 4 * d * rows
+        moved += (4 - 7 * 4) * table * len(batches) + 6 * 4 * d * words
+    projected = words if by_words else steps
     work = {  # per epoch: FLOPs of the kernel's products; bytes the optimizer reads and writes
-        "kernel forward": 8 * d * d * (steps + words),  # h U per step, x W per word: 2 * D * 4D each
-        "kernel backward": 16 * d * d * (steps + words),  # dh and dU per step; dW and dx per word
+        "kernel forward": 8 * d * d * (steps + projected),  # h U per step, x W per word: 2 * D * 4D each
+        "kernel backward": 16 * d * d * (steps + projected),  # dh and dU per step; dW and dx per word
         "optimizer step": moved,
     }
     limits = machine_limits(threads)
-    return dict(parts=parts, work=work, updates=len(batches), steps=steps, words=words, wall=wall, limits=limits)
+    return dict(parts=parts, work=work, updates=len(batches), steps=steps, words=projected, wall=wall, limits=limits)
 
 
 def profile_table(profiles, config):
