@@ -534,7 +534,10 @@ def local_lstm_grad_pooled(fgraph, node):
         return None
     for dpool, m in (dh.owner.inputs, dh.owner.inputs[::-1]):
         if _expanded(m, mask) and dpool.ndim == 3 and dpool.type.broadcastable[0] and dpool.dtype == dh.dtype:
-            return LSTMGrad(pooled=True)(*node.inputs[:7], dpool[0])
+            expanded = (
+                dpool.owner and isinstance(dpool.owner.op, DimShuffle) and dpool.owner.op.new_order == ("x", 0, 1)
+            )
+            return LSTMGrad(pooled=True)(*node.inputs[:7], dpool.owner.inputs[0] if expanded else dpool[0])
     return None
 
 

@@ -26,6 +26,7 @@ from pytensor.tensor.special import softmax
 
 from ..base.logs import logger
 from ..kernel.backend import Backend, default_floatX, kernel_on
+from ..kernel.classifier import classifier
 from ..kernel.ops import lstm_fused
 from .files import read_model
 
@@ -56,8 +57,13 @@ def dropout_layer(state_before, use_noise, rng):
     A function computing it must advance ``rng`` (see ``rng_updates``), so
     that the mask changes at every call.
     """
-    _, keep = rng.binomial(1, 0.5, size=state_before.shape)
+    keep = dropout_keep(state_before.shape, rng)
     return tensor.switch(use_noise, state_before * tensor.cast(keep, state_before.dtype), state_before * 0.5)
+
+
+def dropout_keep(shape, rng):
+    """The dropout's draw from ``rng``: 1 for each unit kept, with probability 0.5."""
+    return rng.binomial(1, 0.5, size=shape)[1]
 
 
 def rng_updates(*outputs):
@@ -185,6 +191,16 @@ class _LazyFunction:
         return self.fn(*args)
 
 
+def fused_classifier(tparams, h, mask, y, use_noise, rng, use_dropout):
+    """(pred, cost) of build_model's classifier over the LSTM's states h, with the kernel: mean
+    pooling, dropout, softmax and the cost as ``kernel.classifier.Classifier``, one Op (and its
+    gradient one more) where the plain lines are some 75 small ones; the same maths and draws."""
+    total, steps = (h * mask[:, :, None]).sum(axis=0), mask.sum(axis=0)  # (B, D), (B,)
+    shape = (mask.shape[1], tparams["U"].shape[0])  # total's, without checking h's against mask's
+    keep, noise = (dropout_keep(shape, rng), use_noise) if use_dropout else (1, 1)
+    return classifier(total, steps, keep, noise, tparams["U"], tparams["b"], y)
+
+
 Model = namedtuple("Model", "use_noise x mask y f_pred_prob f_pred cost")
 Model.__doc__ = "What build_model returns: the tutorial's seven values, by name or unpacked in order."
 
@@ -194,6 +210,7 @@ def build_model(tparams, options):
 
     ``f_pred_prob`` is compiled on first use and ``f_pred`` takes the argmax of
     its result, so prediction compiles one function, and only when it is used.
+    With the kernel, the classifier is ``fused_classifier``: the same maths.
     """
     backend = Backend(options.get("fused", True), options.get("mode"))
     with config.change_flags(floatX=tparams["Wemb"].dtype):
@@ -207,17 +224,19 @@ def build_model(tparams, options):
 
         emb = tparams["Wemb"][x.flatten()].reshape([n_timesteps, n_samples, options["dim_proj"]])
         proj = get_layer(options["encoder"])[1](tparams, emb, options, prefix=options["encoder"], mask=mask)
-        if options["encoder"] == "lstm":  # mean over the real steps: (B, D)
-            proj = (proj * mask[:, :, None]).sum(axis=0)
-            proj = proj / mask.sum(axis=0)[:, None]
-        if options["use_dropout"]:
-            proj = dropout_layer(proj, use_noise, rng)
+        if options["encoder"] == "lstm" and backend.fused:  # the lines below as one Op, and its gradient as one
+            pred, cost = fused_classifier(tparams, proj, mask, y, use_noise, rng, options["use_dropout"])
+        else:
+            if options["encoder"] == "lstm":  # mean over the real steps: (B, D)
+                proj = (proj * mask[:, :, None]).sum(axis=0)
+                proj = proj / mask.sum(axis=0)[:, None]
+            if options["use_dropout"]:
+                proj = dropout_layer(proj, use_noise, rng)
 
-        pred = softmax(tensor.dot(proj, tparams["U"]) + tparams["b"], axis=-1)  # (B, ydim)
+            pred = softmax(tensor.dot(proj, tparams["U"]) + tparams["b"], axis=-1)  # (B, ydim)
+            off = 1e-6 if pred.dtype == "float16" else 1e-8
+            cost = -tensor.log(pred[tensor.arange(n_samples), y] + off).mean()
         f_pred_prob = _LazyFunction(backend, [x, mask], pred, name="f_pred_prob")
-
-        off = 1e-6 if pred.dtype == "float16" else 1e-8
-        cost = -tensor.log(pred[tensor.arange(n_samples), y] + off).mean()
 
     def f_pred(x, mask):
         return f_pred_prob(x, mask).argmax(axis=1)
