@@ -36,14 +36,11 @@ def prepare_data(seqs, labels, maxlen=None, dtype="float32"):
             return None, None, None
         seqs, labels, lengths = (list(column) for column in zip(*kept))
 
-    n_samples = len(seqs)
-    maxlen = numpy.max(lengths)
-    x = numpy.zeros((maxlen, n_samples), dtype="int64")
-    x_mask = numpy.zeros((maxlen, n_samples), dtype=dtype)
-    for idx, s in enumerate(seqs):
-        x[: lengths[idx], idx] = s
-        x_mask[: lengths[idx], idx] = 1.0
-    return x, x_mask, labels
+    lengths = numpy.asarray(lengths, dtype="int64")
+    real = numpy.arange(lengths.max())[:, None] < lengths  # (maxlen, n_samples): the real steps
+    x = numpy.zeros(real.shape, dtype="int64")
+    x.T[real.T] = numpy.fromiter(itertools.chain.from_iterable(seqs), dtype="int64", count=lengths.sum())
+    return x, real.astype(dtype), labels
 
 
 class _DataUnpickler(pickle.Unpickler):
