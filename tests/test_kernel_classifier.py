@@ -1,6 +1,8 @@
 """The classifier's Ops against the plain graph they stand for (build_model's lines, on PyTensor's C
 backend) and their gradient against finite differences."""
 
+import warnings
+
 import numpy
 import pytensor
 import pytensor.tensor as pt
@@ -85,6 +87,20 @@ def test_the_gradient_matches_finite_differences(output):
         return out if output == "cost" else (out * numpy.arange(1.0, 16.0).reshape(5, 3)).sum()
 
     verify_grad(f, [values["total"], values["U"], values["b"]], rng=numpy.random.default_rng(2), mode=Backend().mode)
+
+
+def test_an_overflow_gives_nan_silently_as_the_plain_graph_does():
+    values = batch("float32", B=4)
+    total, steps, keep, U, b, y = values.values()
+    total[0] = numpy.float32(3e38)  # both classes' scores overflow: inf - inf
+    args = [total, steps, keep, numpy.float32(0), U, b, y]
+    for op, extra in ((Classifier("cost"), ()), (ClassifierGrad("cost"), (numpy.float32(1),))):
+        node = op.make_node(*args, *extra)
+        out = [[None], [None], [None]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            node.op.perform(node, [*args, *extra], out)
+        assert numpy.isnan(out[0][0]).any()
 
 
 @pytest.mark.parametrize("name, B", [("steps", 1), ("keep", 3)])

@@ -72,13 +72,14 @@ class Classifier(Op):
 
     def perform(self, node, inputs, output_storage):
         _check("Classifier", *inputs[:3], *inputs[4:])
-        _, pred = _forward(*inputs[:6])
-        if self.output == "pred":
-            output_storage[0][0] = pred
-            return
-        y, dtype = inputs[6], pred.dtype
-        nll = numpy.log(pred[numpy.arange(len(y)), y] + _off(dtype)).sum(dtype="float64").astype(dtype)
-        output_storage[0][0] = numpy.asarray(-(nll / dtype.type(len(y))), dtype=dtype)
+        with numpy.errstate(all="ignore"):  # as PyTensor's Elemwise: an overflow gives inf or NaN, silently
+            _, pred = _forward(*inputs[:6])
+            if self.output == "pred":
+                output_storage[0][0] = pred
+                return
+            y, dtype = inputs[6], pred.dtype
+            nll = numpy.log(pred[numpy.arange(len(y)), y] + _off(dtype)).sum(dtype="float64").astype(dtype)
+            output_storage[0][0] = numpy.asarray(-(nll / dtype.type(len(y))), dtype=dtype)
 
     def infer_shape(self, fgraph, node, shapes):
         return [(shapes[0][0], shapes[4][1])] if self.output == "pred" else [()]
@@ -122,20 +123,26 @@ class ClassifierGrad(Op):
     def perform(self, node, inputs, output_storage):
         total, steps, keep, use_noise, U, b, *y, dout = inputs
         _check("ClassifierGrad", total, steps, keep, U, b, *y)
-        proj, pred = _forward(total, steps, keep, use_noise, U, b)
-        if self.output == "cost":  # the gradient for pred of -mean(log(pred[i, y[i]] + off))
-            (y,), rows, dtype = y, numpy.arange(len(total)), pred.dtype
-            dout_, dout = dout, numpy.zeros_like(pred)
-            dout[rows, y] = -dout_ / dtype.type(len(y)) / (pred[rows, y] + _off(dtype))
-        dz = (dout - (dout * pred).sum(axis=1, keepdims=True)) * pred  # softmax's gradient: (B, Y)
-        dproj = dz @ U.T
-        dproj = dproj * keep.astype(dproj.dtype) if use_noise else dproj * dproj.dtype.type(0.5)
-        grads = (dproj / steps[:, None], proj.T @ dz, dz.sum(axis=0))
+        with numpy.errstate(all="ignore"):  # as in Classifier
+            grads = _backward(total, steps, keep, use_noise, U, b, y[0] if y else None, dout)
         for storage, value in zip(output_storage, grads):
             storage[0] = numpy.asarray(value, dtype=total.dtype)
 
     def infer_shape(self, fgraph, node, shapes):
         return [shapes[0], shapes[4], shapes[5]]
+
+
+def _backward(total, steps, keep, use_noise, U, b, y, dout):
+    """The gradients for total, U and b, given dout: that for the cost (with labels y) or for pred (y None)."""
+    proj, pred = _forward(total, steps, keep, use_noise, U, b)
+    if y is not None:  # the gradient for pred of -mean(log(pred[i, y[i]] + off))
+        rows, dtype = numpy.arange(len(total)), pred.dtype
+        dout_, dout = dout, numpy.zeros_like(pred)
+        dout[rows, y] = -dout_ / dtype.type(len(y)) / (pred[rows, y] + _off(dtype))
+    dz = (dout - (dout * pred).sum(axis=1, keepdims=True)) * pred  # softmax's gradient: (B, Y)
+    dproj = dz @ U.T
+    dproj = dproj * keep.astype(dproj.dtype) if use_noise else dproj * dproj.dtype.type(0.5)
+    return dproj / steps[:, None], proj.T @ dz, dz.sum(axis=0)
 
 
 def classifier(total, steps, keep, use_noise, U, b, y):
