@@ -194,7 +194,8 @@ class _LazyFunction:
 def fused_classifier(tparams, h, mask, y, use_noise, rng, use_dropout):
     """(pred, cost) of build_model's classifier over the LSTM's states h, with the kernel: mean
     pooling, dropout, softmax and the cost as ``kernel.classifier.Classifier``, one Op (and its
-    gradient one more) where the plain lines are some 75 small ones; the same maths and draws."""
+    gradient one more) where the plain lines and their gradient are some 70 small ones; the same maths
+    and draws."""
     total, steps = (h * mask[:, :, None]).sum(axis=0), mask.sum(axis=0)  # (B, D), (B,)
     shape = (mask.shape[1], tparams["U"].shape[0])  # total's, without checking h's against mask's
     keep, noise = (dropout_keep(shape, rng), use_noise) if use_dropout else (1, 1)
