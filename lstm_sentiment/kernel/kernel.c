@@ -286,12 +286,10 @@ static void F(project)(int rows, int D, const REAL *emb, const REAL *W, const RE
     if (rows) GEMM(RowMajor, NoTrans, NoTrans, rows, G, D, 1, emb, D, W, G, 1, out, G);
 }
 
-/* preact (n, 4D) -> the activated gates, in place: sigmoid for i, f, o and tanh for g. */
-static void F(activate)(int n, int D, REAL *p) {
-    for (int j = 0; j < n; j++, p += 4 * D) {
-        for (int k = 0; k < 3 * D; k++) p[k] = 1 / (1 + EXP(-p[k]));
-        for (int k = 3 * D; k < 4 * D; k++) p[k] = TANH(p[k]);
-    }
+/* A row's preactivations x (4D) -> its activated gates p: sigmoid for i, f, o and tanh for g. */
+static void F(activate)(int D, const REAL *restrict x, REAL *restrict p) {
+    for (int k = 0; k < 3 * D; k++) p[k] = 1 / (1 + EXP(-x[k]));
+    for (int k = 3 * D; k < 4 * D; k++) p[k] = TANH(x[k]);
 }
 
 /* U as the right-hand side of a thread's step products, C (n, N) += A (n, K) @ U (trans 0: U is
@@ -361,10 +359,11 @@ static void *F(forward_rows)(void *arg) {
     int *at = chunked ? malloc(sizeof(int) * CHUNK * nown + 1) : NULL; /* (step, q) -> its row of xp */
     int *rows = malloc(sizeof(int) * nown + 1);
     REAL *zero = calloc((size_t)D + 1, sizeof(REAL)); /* h[-1] and c[-1] */
+    REAL *act = malloc(sizeof(REAL) * G + 1); /* a row's activated gates, when they are not stored */
     double *acc = a->pool ? calloc((size_t)nown * D + 1, sizeof(double)) : NULL;
     F(right) U = {0};
     a->status = -1;
-    if (!hprev || !rows || !zero || (chunked ? !eb || !xp || !at : !pre) || (a->pool && !acc)) goto done;
+    if (!hprev || !rows || !zero || !act || (chunked ? !eb || !xp || !at : !pre) || (a->pool && !acc)) goto done;
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
     if (F(right_prepare)(&U, a->U, D, G, 0, nown)) goto restore;
     for (int t = 0; t < T; t++) {
@@ -396,7 +395,6 @@ static void *F(forward_rows)(void *arg) {
             if (hp) memcpy(hprev + (size_t)j * D, hp + (size_t)r * D, sizeof(REAL) * D);
         }
         if (hp) F(step_product)(&U, n, hprev, ps);
-        F(activate)(n, D, ps);
         for (int j = 0, q = 0; q < nown; q++) {
             const int r = a->first + q;
             REAL *hb = h + (now * B + r) * D, *cb = c + (now * B + r) * D;
@@ -407,9 +405,9 @@ static void *F(forward_rows)(void *arg) {
                 if (gates) memset(gates + ((size_t)t * B + r) * G, 0, sizeof(REAL) * G);
                 continue;
             }
-            const REAL *p = ps + (size_t)j * G;
+            REAL *p = gates ? gates + ((size_t)t * B + r) * G : act; /* stored for the backward pass, or not */
+            F(activate)(D, ps + (size_t)j * G, p);
             F(cell)(D, m[r], p, c_ ? c_ : zero, h_ ? h_ : zero, cb, hb);
-            if (gates) memcpy(gates + ((size_t)t * B + r) * G, p, sizeof(REAL) * G);
             j++;
         }
         if (acc)
@@ -425,7 +423,7 @@ static void *F(forward_rows)(void *arg) {
 restore:
     MKL_Set_Num_Threads_Local(blas_threads);
 done:
-    free(pre); free(hprev); free(eb); free(xp); free(at); free(rows); free(zero); free(acc); free(U.panels); free(U.packed);
+    free(pre); free(hprev); free(eb); free(xp); free(at); free(rows); free(zero); free(act); free(acc); free(U.panels); free(U.packed);
     return NULL;
 }
 
