@@ -23,6 +23,7 @@ from lstm_sentiment.kernel.ops import (
     LSTMGrad,
     LSTMGradFromIds,
     ScatterAdd,
+    _distinct,
     lstm_fused,
 )
 from lstm_sentiment.lstm import adadelta, build_model, init_params, init_tparams, lstm_layer
@@ -366,6 +367,18 @@ def test_training_by_words_equals_training_by_pairs(threads, T, dtype):
 def test_long_reviews_in_a_large_batch_by_words_equal_those_by_pairs():
     """2,500 words by 64 reviews (by pairs, checked against the scan at this size above)."""
     _assert_same_passes(*_by_pairs_and_by_words(2500, 64, 8, 500, "float64", seed=25), "float64")
+
+
+@pytest.mark.parametrize("n", [7, 50, 10_000])
+def test_a_batchs_distinct_words_are_numpys_unique_with_or_without_its_sort(n):
+    """Marking the words present (a vocabulary up to 8 times the batch) or sorting (a larger one)."""
+    ids = numpy.random.RandomState(n).randint(-n, n, size=(30, 4))
+    words, where = _distinct("test", ids, n)
+    expected, inverse = numpy.unique(numpy.where(ids < 0, ids + n, ids), return_inverse=True)
+    assert words.dtype == where.dtype == numpy.int64
+    numpy.testing.assert_array_equal(words, expected)
+    numpy.testing.assert_array_equal(where, inverse.reshape(ids.shape))
+    numpy.testing.assert_array_equal(words[where], numpy.where(ids < 0, ids + n, ids))
 
 
 def test_training_by_words_refuses_bad_ids_and_shapes_before_the_kernel():

@@ -161,8 +161,16 @@ def _word_ids(op, ids, n):
 
 
 def _distinct(op, ids, n):
-    """The distinct words of ``ids`` (``_word_ids``), sorted, and where each id is among them."""
-    words, where = numpy.unique(_word_ids(op, ids, n), return_inverse=True)
+    """The distinct words of ``ids`` (``_word_ids``), sorted, and where each id is among them: as
+    ``numpy.unique`` gives them, by marking the words present, without its sort, unless the
+    vocabulary is so much larger than the batch that a pass over it costs more than the sort."""
+    ids = _word_ids(op, ids, n)
+    if n > 8 * ids.size:
+        words, where = numpy.unique(ids, return_inverse=True)
+    else:
+        present = numpy.zeros(n, bool)
+        present[ids] = True
+        words, where = numpy.flatnonzero(present), (numpy.cumsum(present) - 1)[ids]
     if len(words) >= 2**31:
         raise ValueError(f"{op}: {len(words)} distinct words are too many for the kernel")
     return words.astype("int64"), where.astype("int64").reshape(ids.shape)
