@@ -503,7 +503,27 @@ def test_optimizer_ops_give_the_updates_of_the_plain_graph(optimizer, step):
     assert sorted(fused) == sorted(plain)
     for name in plain:
         numpy.testing.assert_allclose(fused[name], plain[name], rtol=1e-12, atol=1e-15, err_msg=name)
-    assert any(n.op == step(inplace=True) for n in f_update.maker.fgraph.toposort())
+    nodes = [n.op for n in f_update.maker.fgraph.toposort() if isinstance(n.op, (step, AdadeltaRows))]
+    assert len({type(op) for op in nodes}) == len(nodes) and all(op.inplace for op in nodes)  # one node of each
+    assert step in map(type, nodes) and sum(op.params for op in nodes) == len(
+        [k for k in plain if f"{k}_grad" in plain]
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_adams_bias_corrections_are_the_bits_of_the_graph_they_replace(dtype):
+    """The Op computes a = lr / (1 - 0.9**t) and c = 1 / sqrt(1 - 0.999**t) itself: as the kernel's mode
+    computes the plain graph's expressions, to the last bit, over the first 20,000 steps."""
+    t, lr = tensor.scalar("t", dtype=dtype), tensor.scalar("lr", dtype="float64")
+    step = tensor.cast(lr, dtype)
+    a = step / (1 - tensor.constant(0.9, dtype=dtype) ** t)
+    c = 1 / tensor.sqrt(1 - tensor.constant(0.999, dtype=dtype) ** t)
+    graph = Backend().function([t, lr], [tensor.cast(a, "float64"), tensor.cast(c, "float64")])
+    steps = numpy.arange(1, 20001, dtype=dtype)
+    for rate in (0.002, 0.1, 1.0):
+        got = numpy.array([Adam()._scalars(numpy.asarray(k, dtype), rate) for k in steps])
+        numpy.testing.assert_array_equal(got, numpy.array([graph(k, rate) for k in steps]))
+    assert got[0, 0] != got[-1, 0] and got[0, 1] != got[-1, 1]
 
 
 def test_adadelta_op_copies_unless_it_may_work_in_place():

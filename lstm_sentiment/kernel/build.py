@@ -94,6 +94,8 @@ def _declare(lib):
         getattr(lib, f"lstm_pooled_ids_{suffix}").argtypes = [i, i, i] + [ptr] * 5
     lib.lstm_set_threads.argtypes = [i]
     lib.same_bytes.argtypes = [ctypes.c_size_t, ptr, ptr]
+    lib.distinct_words.argtypes = [ctypes.c_longlong, ctypes.c_longlong] + [ptr] * 3
+    lib.distinct_words.restype = ctypes.c_longlong
     lib.lstm_has_panels.argtypes = []
     return lib
 

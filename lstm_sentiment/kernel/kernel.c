@@ -244,6 +244,23 @@ int lstm_has_panels(void) { return HAVE_PANELS; }
 /* Whether n bytes at a and b are the same (LSTMFromIds: are the parameters unchanged?). */
 int same_bytes(size_t n, const void *a, const void *b) { return memcmp(a, b, n) == 0; }
 
+/* The distinct words of the K ids, rows of an embedding of n rows (negative ids counting from its
+ * end, as NumPy indexes), in increasing order into words, and where[k] the index of ids[k] among
+ * them: numpy.unique's, by marking the words present in an array of n. Returns how many there are,
+ * or -1, having written nothing, if an id is out of [-n, n); -2 if the marks cannot be allocated. */
+long long distinct_words(long long n, long long K, const long long *ids, long long *words, long long *where) {
+    for (long long k = 0; k < K; k++)
+        if (ids[k] < -n || ids[k] >= n) return -1;
+    long long *mark = calloc((size_t)n + 1, sizeof(long long)), nw = 0;
+    if (!mark) return -2;
+    for (long long k = 0; k < K; k++) mark[ids[k] < 0 ? ids[k] + n : ids[k]] = 1;
+    for (long long i = 0; i < n; i++)
+        if (mark[i]) { words[nw] = i; mark[i] = nw++; }
+    for (long long k = 0; k < K; k++) where[k] = mark[ids[k] < 0 ? ids[k] + n : ids[k]];
+    free(mark);
+    return nw;
+}
+
 #define REAL float
 #define F(name) name##_f32
 #define PANELS HAVE_PANELS

@@ -162,18 +162,21 @@ def _word_ids(op, ids, n):
 
 def _distinct(op, ids, n):
     """The distinct words of ``ids`` (``_word_ids``), sorted, and where each id is among them: as
-    ``numpy.unique`` gives them, by marking the words present, without its sort, unless the
-    vocabulary is so much larger than the batch that a pass over it costs more than the sort."""
-    ids = _word_ids(op, ids, n)
+    ``numpy.unique`` gives them, by marking the words present (the kernel's ``distinct_words``), unless
+    the vocabulary is so much larger than the batch that a pass over it costs more than the sort."""
+    ids = numpy.ascontiguousarray(ids, dtype="int64")
     if n > 8 * ids.size:
-        words, where = numpy.unique(ids, return_inverse=True)
+        words, where = numpy.unique(_word_ids(op, ids, n), return_inverse=True)
     else:
-        present = numpy.zeros(n, bool)
-        present[ids] = True
-        words, where = numpy.flatnonzero(present), (numpy.cumsum(present) - 1)[ids]
+        words, where = numpy.empty(min(n, ids.size), dtype="int64"), numpy.empty(ids.shape, dtype="int64")
+        found = load().distinct_words(n, ids.size, *map(address, (ids, words, where)))
+        if found == -1:
+            raise IndexError(f"{op}: a word id is out of bounds for {n} embeddings")
+        _check(found < 0)
+        words = words[:found]
     if len(words) >= 2**31:
         raise ValueError(f"{op}: {len(words)} distinct words are too many for the kernel")
-    return words.astype("int64"), where.astype("int64").reshape(ids.shape)
+    return words.astype("int64", copy=False), where.astype("int64", copy=False).reshape(ids.shape)
 
 
 class LSTMFromIds(Op):
@@ -278,7 +281,7 @@ class LSTMGradFromIds(Op):
         _check_shapes("LSTMGradFromIds", expected, dict(zip(expected, (Wemb, ids, mask, W, U, c, gates, dpool))))
         words, where = _distinct("LSTMGradFromIds", ids, n)
         dWemb, dW, db, dU = (
-            numpy.zeros_like(Wemb),
+            numpy.zeros(Wemb.shape, Wemb.dtype),  # calloc: half the time of zeros_like's fill
             numpy.empty_like(W),
             numpy.empty(4 * D, W.dtype),
             numpy.empty_like(U),
@@ -335,63 +338,104 @@ class LSTMGrad(Op):
         return [emb, W, (W[1],), U]
 
 
-class _Step(Op):
-    """(p, g, s1, s2, *scalars) -> p, s1 and s2 after one step of an optimizer, in one pass over memory.
+class _Steps(Op):
+    """An optimizer's step on ``params`` parameters at once, each in one pass over memory: the inputs
+    are ``group`` arrays per parameter (the parameter first, its gradient second), then the Op's
+    ``scalars``; the outputs, the updated arrays of each parameter (all its inputs but the gradient).
 
-    The kernel's function ``kernel`` does what the optimizer's graph does in a
-    dozen passes over each parameter. Graphs are built with the copying
-    version; a rewrite makes it work in place where the values are being updated.
+    One node for all of a model's parameters: in the kernel's mode each node
+    costs tens of microseconds of Python around its pass. Graphs are built
+    with the copying version; a rewrite makes it work in place where the
+    values are being updated.
     """
 
-    __props__ = ("inplace",)
-    kernel, scalars = None, ()
+    __props__ = ("inplace", "params")
+    group, scalars = 4, ()
 
-    def __init__(self, inplace=False):
-        self.inplace = inplace
+    def __init__(self, inplace=False, params=1):
+        self.inplace, self.params = inplace, params
         if inplace:
-            self.destroy_map = {0: [0], 1: [2], 2: [3]}
+            updated = [i for i in range(self.group) if i != 1]
+            self.destroy_map = {
+                len(updated) * k + j: [self.group * k + i] for k in range(params) for j, i in enumerate(updated)
+            }
 
-    def make_node(self, p, g, s1, s2, *scalars):
-        inputs = [tensor.as_tensor_variable(v) for v in (p, g, s1, s2)]
-        if any(v.type != inputs[0].type for v in inputs[1:]):
-            raise TypeError(f"{type(self).__name__}: the parameter, its gradient and its averages must have one type")
-        if len(scalars) != len(self.scalars):
-            raise TypeError(f"{type(self).__name__}: needs the scalars {', '.join(self.scalars) or 'none'}")
-        scalars = [tensor.as_tensor_variable(v).astype("float64") for v in scalars]
+    def make_node(self, *inputs):
+        name, n = type(self).__name__, self.group * self.params
+        if len(inputs) != n + len(self.scalars):
+            raise TypeError(
+                f"{name}: needs {self.group} arrays for each of {self.params} parameters, then "
+                f"the scalars {', '.join(self.scalars) or 'none'}"
+            )
+        arrays = [self._variables(inputs[k : k + self.group]) for k in range(0, n, self.group)]
+        scalars = [tensor.as_tensor_variable(v) for v in inputs[n:]]
         if any(v.ndim for v in scalars):
-            raise TypeError(f"{type(self).__name__}: {', '.join(self.scalars)} must be scalars")
-        return Apply(self, inputs + scalars, [inputs[0].type() for _ in range(3)])
+            raise TypeError(f"{name}: {', '.join(self.scalars)} must be scalars")
+        outputs = [v.type() for group in arrays for i, v in enumerate(group) if i != 1]
+        return Apply(self, [v for group in arrays for v in group] + scalars, outputs)
+
+    def _variables(self, group):
+        """A parameter's arrays as variables: p, its gradient and its two running averages, of one type."""
+        group = [tensor.as_tensor_variable(v) for v in group]
+        if any(v.type != group[0].type for v in group[1:]):
+            raise TypeError(f"{type(self).__name__}: the parameter, its gradient and its averages must have one type")
+        return group
 
     def perform(self, node, inputs, output_storage):
-        p, g, s1, s2, *scalars = inputs
+        n, k = self.group * self.params, self.group - 1
+        scalars = self._scalars(*inputs[n:])
+        for i in range(self.params):
+            updated = self._step(*inputs[self.group * i : self.group * (i + 1)], *scalars)
+            for storage, value in zip(output_storage[k * i : k * (i + 1)], updated):
+                storage[0] = value
+
+    def _scalars(self, *scalars):
+        """The kernel's scalars, from the Op's."""
+        return [float(s) for s in scalars]
+
+    def _step(self, p, g, s1, s2, *scalars):
         names = ("gradient", "first average", "second average")
         _check_shapes(type(self).__name__, dict.fromkeys(names, p.shape), dict(zip(names, (g, s1, s2))), p.dtype)
         g = numpy.ascontiguousarray(g)
         p, s1, s2 = _updatable(self.inplace, p, s1, s2)
-        function(self.kernel, p.dtype)(p.size, *map(address, (p, g, s1, s2)), *map(float, scalars))
-        for storage, value in zip(output_storage, (p, s1, s2)):
-            storage[0] = value
+        function(self.kernel, p.dtype)(p.size, *map(address, (p, g, s1, s2)), *scalars)
+        return p, s1, s2
 
     def infer_shape(self, fgraph, node, shapes):
-        return [shapes[0], shapes[2], shapes[3]]
+        return [
+            shape
+            for k in range(0, self.group * self.params, self.group)
+            for i, shape in enumerate(shapes[k : k + self.group])
+            if i != 1
+        ]
 
 
-class Adadelta(_Step):
-    """(p, g, ru2, rg2) -> p, ru2 and rg2 after one step of ``optimizers.adadelta``."""
+class Adadelta(_Steps):
+    """(p, g, ru2, rg2) of each parameter -> p, ru2 and rg2 after one step of ``optimizers.adadelta``."""
 
     kernel = "adadelta"
 
 
-class Adam(_Step):
-    """(p, g, m, v, a, c) -> p, m and v after one step of ``optimizers.adam``, whose
-    bias corrections give ``a = lr / (1 - 0.9**t)`` and ``c = 1 / sqrt(1 - 0.999**t)``."""
+class Adam(_Steps):
+    """(p, g, m, v) of each parameter, then t and lr -> p, m and v after step number t of
+    ``optimizers.adam``, whose bias corrections, ``a = lr / (1 - 0.9**t)`` and
+    ``c = 1 / sqrt(1 - 0.999**t)``, are computed here as the plain graph computes them: in
+    t's type, by the same NumPy functions that the kernel's mode runs for that graph."""
 
-    kernel, scalars = "adam", ("a", "c")
+    kernel, scalars = "adam", ("t", "lr")
+
+    def _scalars(self, t, lr):
+        t = numpy.asarray(t)
+        one, lr = numpy.asarray(1, t.dtype), numpy.asarray(lr).astype(t.dtype)
+        a = numpy.true_divide(lr, numpy.subtract(one, numpy.power(numpy.asarray(0.9, t.dtype), t)))
+        c = numpy.reciprocal(numpy.sqrt(numpy.subtract(one, numpy.power(numpy.asarray(0.999, t.dtype), t))))
+        return float(a), float(c)
 
 
-class AdadeltaRows(Op):
-    """(p, g, ru2, rg2, seen, step) -> p, ru2, rg2 and seen after ADADELTA's step number ``step``
-    on the matrix p, which skips each row whose gradient is all zeros (``adadelta_rows`` in the kernel).
+class AdadeltaRows(_Steps):
+    """(p, g, ru2, rg2, seen) of each matrix p, then step -> p, ru2, rg2 and seen after ADADELTA's
+    step number ``step``, which skips each row whose gradient is all zeros (``adadelta_rows`` in
+    the kernel).
 
     For such a row the step would only multiply ru2 and rg2 by rho; the row's
     products wait until it next has a gradient, ``seen`` holding the last step
@@ -399,24 +443,26 @@ class AdadeltaRows(Op):
     which a batch has a few hundred, is then read once instead of seven times.
     """
 
-    __props__ = ("inplace",)
+    group, scalars = 5, ("step",)
 
-    def __init__(self, inplace=False):
-        self.inplace = inplace
-        if inplace:
-            self.destroy_map = {0: [0], 1: [2], 2: [3], 3: [4]}
-
-    def make_node(self, p, g, ru2, rg2, seen, step):
-        inputs = [tensor.as_tensor_variable(v) for v in (p, g, ru2, rg2)]
-        seen, step = tensor.as_tensor_variable(seen), tensor.as_tensor_variable(step)
-        if inputs[0].ndim != 2 or any(v.type != inputs[0].type for v in inputs[1:]):
-            raise TypeError("AdadeltaRows: the parameter, its gradient and its averages must be matrices of one type")
-        if seen.ndim != 1 or seen.dtype != "int64" or step.ndim != 0 or step.dtype != "int64":
+    def make_node(self, *inputs):
+        step = tensor.as_tensor_variable(inputs[-1])
+        if step.ndim != 0 or step.dtype != "int64":
             raise TypeError("AdadeltaRows: seen must be an int64 vector and step an int64 scalar")
-        return Apply(self, [*inputs, seen, step], [inputs[0].type() for _ in range(3)] + [seen.type()])
+        return super().make_node(*inputs)
 
-    def perform(self, node, inputs, output_storage):
-        p, g, ru2, rg2, seen, step = inputs
+    def _variables(self, group):
+        arrays, seen = super()._variables(group[:4]), tensor.as_tensor_variable(group[4])
+        if arrays[0].ndim != 2:
+            raise TypeError("AdadeltaRows: the parameter, its gradient and its averages must be matrices of one type")
+        if seen.ndim != 1 or seen.dtype != "int64":
+            raise TypeError("AdadeltaRows: seen must be an int64 vector and step an int64 scalar")
+        return [*arrays, seen]
+
+    def _scalars(self, step):
+        return [int(step)]
+
+    def _step(self, p, g, ru2, rg2, seen, step):
         names = ("gradient", "first average", "second average")
         _check_shapes("AdadeltaRows", dict.fromkeys(names, p.shape), dict(zip(names, (g, ru2, rg2))), p.dtype)
         _check_shapes("AdadeltaRows", {"seen": (p.shape[0],)}, {"seen": seen}, "int64")
@@ -426,13 +472,8 @@ class AdadeltaRows(Op):
             raise ValueError(f"AdadeltaRows: seen holds steps outside [0, {step}) at step {step}")
         g = numpy.ascontiguousarray(g)
         p, ru2, rg2, seen = _updatable(self.inplace, p, ru2, rg2, seen)
-        rows = function("adadelta_rows", p.dtype)
-        rows(p.shape[0], p.shape[1], int(step), *map(address, (p, g, ru2, rg2, seen)))
-        for storage, value in zip(output_storage, (p, ru2, rg2, seen)):
-            storage[0] = value
-
-    def infer_shape(self, fgraph, node, shapes):
-        return [shapes[0], shapes[2], shapes[3], shapes[4]]
+        function("adadelta_rows", p.dtype)(p.shape[0], p.shape[1], step, *map(address, (p, g, ru2, rg2, seen)))
+        return p, ru2, rg2, seen
 
 
 class ScatterAdd(Op):
@@ -473,7 +514,7 @@ def lstm_fused(emb, mask, W, b, U):
 @node_rewriter([Adadelta, AdadeltaRows, Adam])
 def local_step_inplace(fgraph, node):
     if not node.op.inplace:
-        return type(node.op)(inplace=True)(*node.inputs)
+        return type(node.op)(inplace=True, params=node.op.params)(*node.inputs)
     return None
 
 

@@ -5,7 +5,7 @@ the cost and stores the gradients (and running averages) in shared
 variables, advancing the dropout RNG, then ``f_update(lr)`` changes the
 parameters from them. ``backend`` (``kernel.backend.Backend``, by default
 the kernel where it builds) compiles them; with the kernel, ADADELTA's and
-Adam's steps are one compiled pass per parameter.
+Adam's steps are one node for all parameters, with one compiled pass over each.
 """
 
 import contextlib
@@ -31,6 +31,16 @@ def _building(tparams, lr, backend):
 def _zeros_like(tparams, suffix):
     """One zero-filled shared variable per parameter, named ``<param>_<suffix>``."""
     return [pytensor.shared(numpy.zeros_like(p.get_value()), name=f"{k}_{suffix}") for k, p in tparams.items()]
+
+
+def _steps(op, params, *scalars):
+    """The updates of one ``op`` (``kernel.ops``) node stepping every parameter of ``params``, each a
+    tuple of its arrays (the parameter, its gradient, then what the step updates with it)."""
+    if not params:
+        return []
+    outputs = op(params=len(params))(*(v for arrays in params for v in arrays), *scalars)
+    updated = [v for arrays in params for i, v in enumerate(arrays) if i != 1]
+    return list(zip(updated, outputs))
 
 
 def sgd(lr, tparams, grads, x, mask, y, cost, backend=None):
@@ -70,13 +80,14 @@ def adadelta(lr, tparams, grads, x, mask, y, cost, backend=None):
 
         if backend.fused:
             step = pytensor.shared(numpy.asarray(0, dtype="int64"), name="adadelta_step")
-            updates = [(step, step + 1)]
+            matrices, others = [], []
             for (name, p), zg, ru2, rg2 in zip(tparams.items(), zipped_grads, running_up2, running_grads2):
                 if p.ndim == 2:  # rows without a gradient (the batch's absent words) left for later
                     seen = pytensor.shared(numpy.zeros(p.get_value().shape[0], dtype="int64"), name=f"{name}_seen")
-                    updates += zip((p, ru2, rg2, seen), AdadeltaRows()(p, zg, ru2, rg2, seen, step + 1))
+                    matrices.append((p, zg, ru2, rg2, seen))
                 else:
-                    updates += zip((p, ru2, rg2), Adadelta()(p, zg, ru2, rg2))
+                    others.append((p, zg, ru2, rg2))
+            updates = [(step, step + 1), *_steps(AdadeltaRows, matrices, step + 1), *_steps(Adadelta, others)]
         else:
             updir = [
                 -tensor.sqrt(ru2 + 1e-6) / tensor.sqrt(rg2 + 1e-6) * zg
@@ -124,8 +135,8 @@ def adam(lr, tparams, grads, x, mask, y, cost, backend=None):
     Not in the tutorial: added for the full-data recipe, where ADADELTA takes
     epochs to leave chance. The formula is PyTorch's ``torch.optim.Adam``:
     ``p -= lr / (1 - 0.9**t) * m / (sqrt(v) / sqrt(1 - 0.999**t) + 1e-8)``.
-    See https://arxiv.org/abs/1412.6980. With the kernel, each parameter's
-    step is one pass (``kernel.ops.Adam``).
+    See https://arxiv.org/abs/1412.6980. With the kernel, the step is one
+    node (``kernel.ops.Adam``) that makes one pass over each parameter.
     """
     with _building(tparams, lr, backend) as (step, backend):
         dtype = step.dtype
@@ -140,13 +151,13 @@ def adam(lr, tparams, grads, x, mask, y, cost, backend=None):
         )
 
         t_new = t + 1
-        a = step / (1 - tensor.constant(0.9, dtype=dtype) ** t_new)  # the bias corrections
-        c = 1 / tensor.sqrt(1 - tensor.constant(0.999, dtype=dtype) ** t_new)
         updates = [(t, t_new)]
-        for p, zg, m, v in zip(tparams.values(), zipped_grads, m1, m2):
-            if backend.fused:
-                updates += zip((p, m, v), Adam()(p, zg, m, v, a, c))
-            else:
+        if backend.fused:  # the bias corrections are computed in the Op, as below
+            updates += _steps(Adam, list(zip(tparams.values(), zipped_grads, m1, m2)), t_new, lr)
+        else:
+            a = step / (1 - tensor.constant(0.9, dtype=dtype) ** t_new)  # the bias corrections
+            c = 1 / tensor.sqrt(1 - tensor.constant(0.999, dtype=dtype) ** t_new)
+            for p, zg, m, v in zip(tparams.values(), zipped_grads, m1, m2):
                 m_new = 0.9 * m + 0.1 * zg
                 v_new = 0.999 * v + 0.001 * zg**2
                 updates += [(m, m_new), (v, v_new), (p, p - a * m_new / (tensor.sqrt(v_new) * c + 1e-8))]
