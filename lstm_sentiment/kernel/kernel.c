@@ -78,6 +78,8 @@ static int pool_size(void) {
 enum { CHUNK = 32 };
 /* Words whose input projection, or gradients, a thread computes in one product (training by words). */
 enum { WORDS = 64 };
+/* How many pairs ahead the words' gradient sums fetch a pair's dpreact. */
+enum { AHEAD = 4 };
 
 /* Threads for a batch of B rows: at least 4 rows each, or a product is mostly overhead. */
 static int threads(int B) {
@@ -237,6 +239,12 @@ static void pack_panels(int K, int N, const float *B, int trans, float *P) {
 #else
 #define HAVE_PANELS 0
 #endif
+
+/* Ask for the n bytes at p, a row needed soon, to be brought into the cache (a prefetch never faults):
+ * rows read in an order that the hardware cannot foresee, the word table's or dpreact's by word. */
+static inline void fetch(const void *p, size_t n) {
+    for (size_t o = 0; o < n; o += 64) __builtin_prefetch((const char *)p + o);
+}
 
 /* Whether float32 steps use the panels (the tests ask). */
 int lstm_has_panels(void) { return HAVE_PANELS; }
@@ -405,13 +413,14 @@ static void *F(forward_rows)(void *arg) {
             if (m[a->first + q] != 0) rows[n++] = q;
         /* the step's preactivations: its rows of xp, consecutive, in place; or looked up */
         REAL *ps = chunked && n ? xp + (size_t)at[(t % CHUNK) * nown + rows[0]] * G : pre;
+        const int all = n == nown; /* every row active: h[t-1] of the rows is consecutive as it is */
         for (int j = 0; j < n; j++) {
             const int r = a->first + rows[j];
             if (!chunked)
                 memcpy(pre + (size_t)j * G, a->table + (size_t)a->ids[(size_t)t * B + r] * G, sizeof(REAL) * G);
-            if (hp) memcpy(hprev + (size_t)j * D, hp + (size_t)r * D, sizeof(REAL) * D);
+            if (hp && !all) memcpy(hprev + (size_t)j * D, hp + (size_t)r * D, sizeof(REAL) * D);
         }
-        if (hp) F(step_product)(&U, n, hprev, ps);
+        if (hp) F(step_product)(&U, n, all ? hp + (size_t)a->first * D : hprev, ps);
         for (int j = 0, q = 0; q < nown; q++) {
             const int r = a->first + q;
             REAL *hb = h + (now * B + r) * D, *cb = c + (now * B + r) * D;
@@ -422,6 +431,8 @@ static void *F(forward_rows)(void *arg) {
                 if (gates) memset(gates + ((size_t)t * B + r) * G, 0, sizeof(REAL) * G);
                 continue;
             }
+            if (!chunked && t + 1 < T && m[B + r] != 0) /* the row's next projection, on its way meanwhile */
+                fetch(a->table + (size_t)a->ids[(size_t)(t + 1) * B + r] * G, sizeof(REAL) * G);
             REAL *p = gates ? gates + ((size_t)t * B + r) * G : act; /* stored for the backward pass, or not */
             F(activate)(D, ps + (size_t)j * G, p);
             F(cell)(D, m[r], p, c_ ? c_ : zero, h_ ? h_ : zero, cb, hb);
@@ -696,6 +707,8 @@ static void *F(word_grads)(void *arg) {
         for (int i = 0; i < k; i++) {
             REAL *restrict row = dxw + (size_t)i * G;
             for (long long o = a->start[j + i]; o < a->start[j + i + 1]; o++) {
+                if (o + AHEAD < a->start[end]) /* a pair's row AHEAD pairs on, on its way meanwhile */
+                    fetch(a->dx + a->occ[o + AHEAD] * G, sizeof(REAL) * G);
                 const REAL *restrict d = a->dx + a->occ[o] * G;
                 for (int c = 0; c < G; c++) row[c] += d[c];
             }
