@@ -4,8 +4,9 @@
 ``lstm.lstm_layer``'s input projection and scan over ``_step``, and its
 gradient is theirs: one call into C per minibatch instead of a loop of
 small ops, with the time loop's products on the active rows only.
-``Adadelta``, ``AdadeltaRows`` and ``Adam`` are the optimizers' steps and
-``ScatterAdd`` the embedding's gradient, each in one pass. The rewrites at
+``Adadelta``, ``AdadeltaRows`` and ``Adam`` are the optimizers' steps (one
+Op for all of a model's parameters, one pass over each) and ``ScatterAdd``
+the embedding's gradient, in one pass. The rewrites at
 the end choose the forward-only, pooled and word-table (``LSTMFromIds``)
 versions for prediction; in training they let the kernel compute mean
 pooling and its gradient as it goes and, where the input is ``Wemb[x]``,
@@ -354,11 +355,9 @@ class _Steps(Op):
 
     def __init__(self, inplace=False, params=1):
         self.inplace, self.params = inplace, params
-        if inplace:
-            updated = [i for i in range(self.group) if i != 1]
-            self.destroy_map = {
-                len(updated) * k + j: [self.group * k + i] for k in range(params) for j, i in enumerate(updated)
-            }
+        if inplace:  # each updated array in place of its input
+            updated = self._updated(range(self.group * params))
+            self.destroy_map = {out: [i] for out, i in enumerate(updated)}
 
     def make_node(self, *inputs):
         name, n = type(self).__name__, self.group * self.params
@@ -371,8 +370,12 @@ class _Steps(Op):
         scalars = [tensor.as_tensor_variable(v) for v in inputs[n:]]
         if any(v.ndim for v in scalars):
             raise TypeError(f"{name}: {', '.join(self.scalars)} must be scalars")
-        outputs = [v.type() for group in arrays for i, v in enumerate(group) if i != 1]
-        return Apply(self, [v for group in arrays for v in group] + scalars, outputs)
+        inputs = [v for group in arrays for v in group]
+        return Apply(self, inputs + scalars, [v.type() for v in self._updated(inputs)])
+
+    def _updated(self, items):
+        """Of the items of each parameter's group, those the step updates: all but its gradient."""
+        return [item for i, item in enumerate(items) if i % self.group != 1]
 
     def _variables(self, group):
         """A parameter's arrays as variables: p, its gradient and its two running averages, of one type."""
@@ -402,12 +405,7 @@ class _Steps(Op):
         return p, s1, s2
 
     def infer_shape(self, fgraph, node, shapes):
-        return [
-            shape
-            for k in range(0, self.group * self.params, self.group)
-            for i, shape in enumerate(shapes[k : k + self.group])
-            if i != 1
-        ]
+        return self._updated(shapes[: self.group * self.params])
 
 
 class Adadelta(_Steps):
@@ -448,7 +446,7 @@ class AdadeltaRows(_Steps):
     def make_node(self, *inputs):
         step = tensor.as_tensor_variable(inputs[-1])
         if step.ndim != 0 or step.dtype != "int64":
-            raise TypeError("AdadeltaRows: seen must be an int64 vector and step an int64 scalar")
+            raise TypeError("AdadeltaRows: step must be an int64 scalar")
         return super().make_node(*inputs)
 
     def _variables(self, group):
@@ -456,7 +454,7 @@ class AdadeltaRows(_Steps):
         if arrays[0].ndim != 2:
             raise TypeError("AdadeltaRows: the parameter, its gradient and its averages must be matrices of one type")
         if seen.ndim != 1 or seen.dtype != "int64":
-            raise TypeError("AdadeltaRows: seen must be an int64 vector and step an int64 scalar")
+            raise TypeError("AdadeltaRows: seen must be an int64 vector")
         return [*arrays, seen]
 
     def _scalars(self, step):
