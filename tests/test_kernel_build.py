@@ -2,6 +2,7 @@
 
 import os
 
+import numpy
 import pytest
 
 from lstm_sentiment.kernel import build as kernel
@@ -49,3 +50,12 @@ def test_the_library_depends_on_source_and_flags(monkeypatch, tmp_path):
     a = kernel.library_path(["-O3"])
     assert a != kernel.library_path(["-O2"])
     assert os.path.dirname(a) == str(tmp_path)
+
+
+def test_an_arrays_address_is_numpys_data_pointer_and_only_contiguous_arrays_have_one():
+    base = numpy.arange(24.0).reshape(4, 6)
+    for a in (base, base[1:], base[2], numpy.empty((3, 0)), numpy.zeros(5, "float32"), numpy.asarray(3, "int64")):
+        assert kernel.address(a) == a.ctypes.data
+    for bad in (base[:, 1:], base.T, [1.0, 2.0]):
+        with pytest.raises(TypeError, match="the kernel needs C-contiguous NumPy arrays"):
+            kernel.address(bad)

@@ -257,7 +257,7 @@ def test_prediction_looks_words_up_stores_no_step_and_equals_the_scan():
     rng = numpy.random.RandomState(5)
     mask = _mask(50, 11, rng, fractional=False)
     mask[0] = 1  # no empty review: the mean over its steps would be 0/0
-    x = rng.randint(0, 30, size=mask.shape).astype("int64") * (mask > 0)
+    x = rng.randint(-30, 30, size=mask.shape).astype("int64") * (mask > 0)  # negative ids count from the end
     with config.change_flags(floatX="float64"):
         tparams = init_tparams(_params(OPTIONS, seed=4))
         plain, fused = (build_model(tparams, dict(OPTIONS, fused=f))[4] for f in (False, True))
@@ -277,8 +277,11 @@ def test_out_of_range_word_ids_are_reported():
     with config.change_flags(floatX="float64"):
         tparams = init_tparams(_params(OPTIONS))
         f_pred_prob = build_model(tparams, dict(OPTIONS))[4]
-        with pytest.raises(IndexError, match="out of bounds"):
-            f_pred_prob(numpy.full((3, 2), 30, dtype="int64"), numpy.ones((3, 2)))
+        for bad in (30, -31):  # the table has 30 rows: ids in [-30, 30)
+            x = numpy.full((3, 2), 7, dtype="int64")
+            x[2, 1] = bad
+            with pytest.raises(IndexError, match="LSTMFromIds: a word id is out of bounds for 30 embeddings"):
+                f_pred_prob(x, numpy.ones((3, 2)))
 
 
 def test_h_alone_is_computed_without_the_gates():
@@ -367,6 +370,38 @@ def test_training_by_words_equals_training_by_pairs(threads, T, dtype):
 def test_long_reviews_in_a_large_batch_by_words_equal_those_by_pairs():
     """2,500 words by 64 reviews (by pairs, checked against the scan at this size above)."""
     _assert_same_passes(*_by_pairs_and_by_words(2500, 64, 8, 500, "float64", seed=25), "float64")
+
+
+@pytest.mark.parametrize(("n", "used"), [(5, 5), (40, 40), (5000, 30), (5000, 5000)])
+def test_the_embeddings_gradient_is_written_in_every_row_zeros_where_the_batch_has_no_word(threads, n, used):
+    """The kernel writes all of dWemb, whatever its memory held (numpy.empty's): each thread zeros a
+    share of the rows, skipping the batch's words, which may crowd the low ids (used: ids < used)."""
+    T, B, D = 7, 13, 16
+    rng = numpy.random.RandomState(n + used)
+    mask = _mask(T, B, rng)
+    ids = rng.randint(0, used, size=T * B)
+    Wemb, W, U, b, dpool = (rng.randn(*shape) for shape in ((n, D), (D, 4 * D), (D, 4 * D), (4 * D,), (B, D)))
+    forward = [[None] for _ in range(4)]
+    LSTMFromIds("train_pooled").perform(None, [Wemb, ids, mask, W, b, U], forward)
+    h, c, gates = (s[0] for s in forward[:3])
+    words, where = _distinct("test", ids, n)
+    dWemb, dW, dU, db = (
+        numpy.full((n, D), numpy.nan),
+        numpy.empty((D, 4 * D)),
+        numpy.empty((D, 4 * D)),
+        numpy.empty(4 * D),
+    )
+    arrays = (Wemb, words, where, mask, W, U, h, c, gates)
+    status = function("lstm_backward_words", "float64")(
+        T, B, D, len(words), n, *map(address, arrays), None, *map(address, (dpool, dWemb, dW, db, dU))
+    )
+    assert status == 0
+    absent = numpy.setdiff1d(numpy.arange(n), words)
+    assert len(absent) == n - len(words) and not dWemb[absent].any()
+    grads = [[None] for _ in range(4)]
+    LSTMGradFromIds().perform(None, [Wemb, ids, mask, W, U, h, c, gates, dpool], grads)
+    numpy.testing.assert_array_equal(dWemb, grads[0][0])
+    assert dWemb[numpy.unique(ids[mask.ravel() != 0])].any(axis=1).all()  # words of real steps: their gradients
 
 
 @pytest.mark.parametrize("n", [7, 50, 10_000])

@@ -190,13 +190,15 @@ static void run_jobs(void *(*body)(void *), void *jobs, int n, size_t size) {
 #define HAVE_PANELS 1
 enum { PANEL = 16 };
 
-/* C (R rows, 16 columns at C) += A (R, K) @ P, one panel (K, 16); R <= 6, known when inlined. */
-static inline __attribute__((always_inline)) void panel_block(int R, int K, const float *A, int lda,
-                                                              const float *P, float *C, int ldc) {
+/* C (R rows, 16 columns at C) = S + A (R, K) @ P, one panel (K, 16), where row r of S is at S[r] + s
+ * (S NULL: C itself); R <= 6, known when inlined. */
+static inline __attribute__((always_inline)) void panel_block(int R, int K, const float *A, int lda, const float *P,
+                                                              const float *const *S, int s, float *C, int ldc) {
     __m256 c[6][2];
     for (int r = 0; r < R; r++) {
-        c[r][0] = _mm256_loadu_ps(C + (size_t)r * ldc);
-        c[r][1] = _mm256_loadu_ps(C + (size_t)r * ldc + 8);
+        const float *from = S ? S[r] + s : C + (size_t)r * ldc;
+        c[r][0] = _mm256_loadu_ps(from);
+        c[r][1] = _mm256_loadu_ps(from + 8);
     }
     for (int k = 0; k < K; k++) {
         const __m256 b0 = _mm256_loadu_ps(P + (size_t)k * PANEL), b1 = _mm256_loadu_ps(P + (size_t)k * PANEL + 8);
@@ -212,19 +214,20 @@ static inline __attribute__((always_inline)) void panel_block(int R, int K, cons
     }
 }
 
-/* C (n, N) += A (n, K) @ B, with B packed by pack_panels; N a multiple of 16. */
-static void panel_product(int n, int K, int N, const float *A, const float *P, float *C) {
+/* C (n, N) = S + A (n, K) @ B, with B packed by pack_panels, row j of S at S[j] (S NULL: C += A @ B);
+ * N a multiple of 16. */
+static void panel_product(int n, int K, int N, const float *A, const float *P, const float *const *S, float *C) {
     for (int p = 0; p < N / PANEL; p++, P += (size_t)K * PANEL, C += PANEL)
         for (int r = 0; r < n; r += 6) {
-            const float *a = A + (size_t)r * K;
+            const float *a = A + (size_t)r * K, *const *s = S ? S + r : NULL;
             float *c = C + (size_t)r * N;
             switch (n - r < 6 ? n - r : 6) {
-            case 1: panel_block(1, K, a, K, P, c, N); break;
-            case 2: panel_block(2, K, a, K, P, c, N); break;
-            case 3: panel_block(3, K, a, K, P, c, N); break;
-            case 4: panel_block(4, K, a, K, P, c, N); break;
-            case 5: panel_block(5, K, a, K, P, c, N); break;
-            default: panel_block(6, K, a, K, P, c, N);
+            case 1: panel_block(1, K, a, K, P, s, p * PANEL, c, N); break;
+            case 2: panel_block(2, K, a, K, P, s, p * PANEL, c, N); break;
+            case 3: panel_block(3, K, a, K, P, s, p * PANEL, c, N); break;
+            case 4: panel_block(4, K, a, K, P, s, p * PANEL, c, N); break;
+            case 5: panel_block(5, K, a, K, P, s, p * PANEL, c, N); break;
+            default: panel_block(6, K, a, K, P, s, p * PANEL, c, N);
             }
         }
 }
@@ -337,11 +340,13 @@ static int F(right_prepare)(F(right) *r, const REAL *U, int K, int N, int trans,
     return r->packed ? 0 : -1;
 }
 
-static void F(step_product)(const F(right) *r, int n, const REAL *A, REAL *C) {
+/* C (n, N) = S + A @ U (or U^T), row j of S at S[j]; with S NULL, C += A @ U. */
+static void F(step_product)(const F(right) *r, int n, const REAL *A, const REAL *const *S, REAL *C) {
     if (!n) return;
 #if PANELS
-    if (r->panels) { panel_product(n, r->K, r->N, A, r->panels, C); return; }
+    if (r->panels) { panel_product(n, r->K, r->N, A, r->panels, S, C); return; }
 #endif
+    for (int j = 0; S && j < n; j++) memcpy(C + (size_t)j * r->N, S[j], sizeof(REAL) * r->N);
     if (r->packed) COMPUTE(RowMajor, NoTrans, Packed, n, r->N, r->K, A, r->K, r->packed, r->N, 1, C, r->N);
     else GEMM(RowMajor, NoTrans, r->trans ? Trans : NoTrans, n, r->N, r->K, 1, A, r->K, r->U,
               r->trans ? r->K : r->N, 1, C, r->N);
@@ -351,6 +356,7 @@ static void F(step_product)(const F(right) *r, int n, const REAL *A, REAL *C) {
 typedef struct {
     int T, B, D, first, nown, status;
     const long long *ids; /* with table: the word of each (t, b), whose projection is a row of table */
+    long long words; /* table's rows: a negative id counts from its end, as NumPy indexes */
     const REAL *emb, *mask, *W, *b, *U, *h, *c, *gates, *dh, *dpool, *table;
     REAL *hw, *cw, *gw, *pool;
     int ring; /* hw and cw hold two steps, in turn, not T */
@@ -359,6 +365,12 @@ typedef struct {
     REAL *dxall; /* backward by words: every real pair's dpreact, the job's from row slot0, in its order */
     long long slot0, *slot; /* and each pair's (t * B + r) row of dxall */
 } F(job);
+
+/* The table row of (t, b), at tb = t * B + b: its id, or for a negative id, that counted from the end. */
+static inline size_t F(word)(const F(job) *a, size_t tb) {
+    const long long id = a->ids[tb];
+    return (size_t)(id < 0 ? id + a->words : id);
+}
 
 /* One row's step through the cell, from its activated gates p and c[t-1], h[t-1]: c[t], h[t]. */
 static void F(cell)(int D, REAL mb, const REAL *restrict p, const REAL *restrict c_, const REAL *restrict h_,
@@ -377,7 +389,8 @@ static void *F(forward_rows)(void *arg) {
     const int T = a->T, B = a->B, D = a->D, G = 4 * D, nown = a->nown;
     REAL *h = a->hw, *c = a->cw, *gates = a->gw;
     const int chunked = !a->table;
-    REAL *pre = chunked ? NULL : malloc(sizeof(REAL) * nown * G + 1); /* a step's looked-up projections */
+    REAL *pre = chunked ? NULL : malloc(sizeof(REAL) * nown * G + 1); /* a step's preactivations, with table */
+    const REAL **src = chunked ? NULL : malloc(sizeof(REAL *) * nown + 1); /* and their rows of table */
     REAL *hprev = malloc(sizeof(REAL) * nown * D + 1);
     REAL *eb = chunked ? malloc(sizeof(REAL) * CHUNK * nown * D + 1) : NULL;
     REAL *xp = chunked ? malloc(sizeof(REAL) * CHUNK * nown * G + 1) : NULL;
@@ -388,7 +401,7 @@ static void *F(forward_rows)(void *arg) {
     double *acc = a->pool ? calloc((size_t)nown * D + 1, sizeof(double)) : NULL;
     F(right) U = {0};
     a->status = -1;
-    if (!hprev || !rows || !zero || !act || (chunked ? !eb || !xp || !at : !pre) || (a->pool && !acc)) goto done;
+    if (!hprev || !rows || !zero || !act || (chunked ? !eb || !xp || !at : !pre || !src) || (a->pool && !acc)) goto done;
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
     if (F(right_prepare)(&U, a->U, D, G, 0, nown)) goto restore;
     for (int t = 0; t < T; t++) {
@@ -411,16 +424,17 @@ static void *F(forward_rows)(void *arg) {
         int n = 0; /* the active rows, as indices q from first */
         for (int q = 0; q < nown; q++)
             if (m[a->first + q] != 0) rows[n++] = q;
-        /* the step's preactivations: its rows of xp, consecutive, in place; or looked up */
+        /* the step's preactivations: its rows of xp, consecutive, in place; or its rows of table plus the
+         * step's product, which reads them where they are */
         REAL *ps = chunked && n ? xp + (size_t)at[(t % CHUNK) * nown + rows[0]] * G : pre;
         const int all = n == nown; /* every row active: h[t-1] of the rows is consecutive as it is */
         for (int j = 0; j < n; j++) {
             const int r = a->first + rows[j];
-            if (!chunked)
-                memcpy(pre + (size_t)j * G, a->table + (size_t)a->ids[(size_t)t * B + r] * G, sizeof(REAL) * G);
+            if (!chunked) src[j] = a->table + F(word)(a, (size_t)t * B + r) * G;
+            if (!chunked && !hp) memcpy(pre + (size_t)j * G, src[j], sizeof(REAL) * G);
             if (hp && !all) memcpy(hprev + (size_t)j * D, hp + (size_t)r * D, sizeof(REAL) * D);
         }
-        if (hp) F(step_product)(&U, n, all ? hp + (size_t)a->first * D : hprev, ps);
+        if (hp) F(step_product)(&U, n, all ? hp + (size_t)a->first * D : hprev, src, ps);
         for (int j = 0, q = 0; q < nown; q++) {
             const int r = a->first + q;
             REAL *hb = h + (now * B + r) * D, *cb = c + (now * B + r) * D;
@@ -432,7 +446,7 @@ static void *F(forward_rows)(void *arg) {
                 continue;
             }
             if (!chunked && t + 1 < T && m[B + r] != 0) /* the row's next projection, on its way meanwhile */
-                fetch(a->table + (size_t)a->ids[(size_t)(t + 1) * B + r] * G, sizeof(REAL) * G);
+                fetch(a->table + F(word)(a, (size_t)(t + 1) * B + r) * G, sizeof(REAL) * G);
             REAL *p = gates ? gates + ((size_t)t * B + r) * G : act; /* stored for the backward pass, or not */
             F(activate)(D, ps + (size_t)j * G, p);
             F(cell)(D, m[r], p, c_ ? c_ : zero, h_ ? h_ : zero, cb, hb);
@@ -451,7 +465,7 @@ static void *F(forward_rows)(void *arg) {
 restore:
     MKL_Set_Num_Threads_Local(blas_threads);
 done:
-    free(pre); free(hprev); free(eb); free(xp); free(at); free(rows); free(zero); free(act); free(acc); free(U.panels); free(U.packed);
+    free(pre); free(src); free(hprev); free(eb); free(xp); free(at); free(rows); free(zero); free(act); free(acc); free(U.panels); free(U.packed);
     return NULL;
 }
 
@@ -542,7 +556,7 @@ static void *F(backward_rows)(void *arg) {
         }
         if (t && n) { /* dh[t-1] += dpreact @ U^T */
             memset(dhp, 0, sizeof(REAL) * n * D);
-            F(step_product)(&UT, n, dxt, dhp);
+            F(step_product)(&UT, n, dxt, NULL, dhp);
             for (int j = 0; j < n; j++)
                 for (int k = 0; k < D; k++) dhc[(size_t)rows[j] * D + k] += dhp[(size_t)j * D + k];
         }
@@ -616,13 +630,16 @@ void F(lstm_table)(int n, int D, const REAL *Wemb, const REAL *W, const REAL *b,
     F(project)(n, D, Wemb, W, b, table);
 }
 
-/* lstm_forward's pooled output, for the reviews ids (T,B), each id a row of table (ids checked
- * by the caller): the projection of a word is looked up instead of computed. */
-int F(lstm_pooled_ids)(int T, int B, int D, const REAL *table, const long long *ids,
+/* lstm_forward's pooled output, for the reviews ids (T,B), each id a row of table (n, 4D), negative
+ * ones counted from its end: the projection of a word is looked up instead of computed. Returns -2,
+ * having written nothing, if an id is out of [-n, n); -1 if the buffers cannot be allocated. */
+int F(lstm_pooled_ids)(int T, int B, int D, long long n, const REAL *table, const long long *ids,
                        const REAL *mask, const REAL *U, REAL *pool) {
+    for (size_t tb = 0; tb < (size_t)T * B; tb++)
+        if (ids[tb] < -n || ids[tb] >= n) return -2;
     REAL *ring = malloc(sizeof(REAL) * 4 * B * D + 1);
     if (!ring) return -1;
-    F(job) proto = {.T = T, .B = B, .D = D, .ids = ids, .table = table, .mask = mask, .U = U,
+    F(job) proto = {.T = T, .B = B, .D = D, .ids = ids, .words = n, .table = table, .mask = mask, .U = U,
                     .hw = ring, .cw = ring + 2 * B * D, .pool = pool, .ring = 1};
     int status = F(parallel)(F(forward_rows), proto);
     free(ring);
@@ -666,7 +683,8 @@ int F(lstm_backward)(int T, int B, int D, const REAL *emb, const REAL *mask, con
  * embedding's gradient, dxw @ W^T. where[t * B + r] is the pair's word, an index into words. A
  * batch of the tutorial has about 2.6 pairs per word, so these products shrink by that much. */
 typedef struct {
-    int D, first, n, part, status;
+    int D, first, n, part, parts, nw, status;
+    long long rows; /* backward: the embedding's, of which words are the batch's */
     const long long *words, *start, *occ; /* backward: word j's pairs are dx's rows occ[start[j] .. start[j + 1]) */
     const REAL *Wemb, *W, *b, *dx;
     REAL *table, *dWemb, *sums;
@@ -691,7 +709,25 @@ static void *F(table_rows)(void *arg) {
     return NULL;
 }
 
-/* A job's words' gradients, WORDS at a time: their rows of dWemb, and the part's sums of dW and db. */
+/* Zeros in the rows of dWemb whose words the batch lacks, among this job's share of all rows (a share
+ * of the rows, not of the words: the batch's words crowd the frequent words' low ids). */
+static void F(zero_rows)(const F(words_job) *a) {
+    const long long end = a->rows * (a->part + 1) / a->parts;
+    long long r = a->rows * a->part / a->parts, j = 0;
+    for (long long half = a->nw; half > 0;) { /* the first word >= r */
+        const long long step = half / 2;
+        if (a->words[j + step] < r) j += step + 1, half -= step + 1;
+        else half = step;
+    }
+    for (; r < end; j++) {
+        const long long next = j < a->nw && a->words[j] < end ? a->words[j] : end;
+        memset(a->dWemb + r * a->D, 0, sizeof(REAL) * (size_t)(next - r) * a->D);
+        r = next + 1;
+    }
+}
+
+/* A job's words' gradients, WORDS at a time: their rows of dWemb, and the part's sums of dW and db;
+ * and its share of dWemb's other rows, zeros. */
 static void *F(word_grads)(void *arg) {
     F(words_job) *a = arg;
     const int D = a->D, G = 4 * D;
@@ -720,6 +756,7 @@ static void *F(word_grads)(void *arg) {
         for (int i = 0; i < k; i++) memcpy(a->dWemb + a->words[j + i] * D, de + (size_t)i * D, sizeof(REAL) * D);
     }
     MKL_Set_Num_Threads_Local(blas_threads);
+    F(zero_rows)(a);
     a->status = 0;
 done:
     free(e); free(de); free(dxw);
@@ -735,6 +772,8 @@ static int F(over_words)(void *(*body)(void *), F(words_job) proto, int nw, int 
         jobs[g].first = (int)((long long)nw * g / nt);
         jobs[g].n = (int)((long long)nw * (g + 1) / nt) - jobs[g].first;
         jobs[g].part = g;
+        jobs[g].parts = nt;
+        jobs[g].nw = nw;
     }
     run_jobs(body, jobs, nt, sizeof(F(words_job)));
     for (int g = 0; g < nt; g++) status |= jobs[g].status;
@@ -750,17 +789,17 @@ int F(lstm_forward_words)(int T, int B, int D, int nw, const REAL *Wemb, const l
     F(words_job) proto = {.D = D, .words = words, .Wemb = Wemb, .W = W, .b = b, .table = table};
     const int nt = pool_size() < nw / WORDS + 1 ? pool_size() : nw / WORDS + 1;
     int status = !table || F(over_words)(F(table_rows), proto, nw, nt);
-    F(job) rows = {.T = T, .B = B, .D = D, .ids = where, .table = table, .mask = mask, .U = U,
+    F(job) rows = {.T = T, .B = B, .D = D, .ids = where, .words = nw, .table = table, .mask = mask, .U = U,
                    .hw = h, .cw = c, .gw = gates, .pool = pool};
     status = status || F(parallel)(F(forward_rows), rows);
     free(table);
     return status ? -1 : 0;
 }
 
-/* lstm_backward of that forward pass: the gradients for W, b, U and, instead of emb, for Wemb: its
- * rows words (written; dWemb's other rows are left as they are). Each word sums its pairs' dpreact
- * in the order of t, then r. */
-int F(lstm_backward_words)(int T, int B, int D, int nw, const REAL *Wemb, const long long *words,
+/* lstm_backward of that forward pass: the gradients for W, b, U and, instead of emb, for Wemb (n, D):
+ * its rows words, and zeros in its other rows. Each word sums its pairs' dpreact in the order of t,
+ * then r. */
+int F(lstm_backward_words)(int T, int B, int D, int nw, long long n, const REAL *Wemb, const long long *words,
                            const long long *where, const REAL *mask, const REAL *W, const REAL *U,
                            const REAL *h, const REAL *c, const REAL *gates, const REAL *dh, const REAL *dpool,
                            REAL *dWemb, REAL *dW, REAL *db, REAL *dU) {
@@ -781,8 +820,8 @@ int F(lstm_backward_words)(int T, int B, int D, int nw, const REAL *Wemb, const 
     for (int j = 0; j < nw; j++) start[j + 2] += start[j + 1];
     for (size_t tb = 0; tb < (size_t)T * B; tb++)
         if (mask[tb] != 0) occ[start[where[tb] + 1]++] = slot[tb];
-    F(words_job) proto = {.D = D, .words = words, .start = start, .occ = occ, .Wemb = Wemb, .W = W, .dx = dx,
-                          .dWemb = dWemb, .sums = sums};
+    F(words_job) proto = {.D = D, .rows = n, .words = words, .start = start, .occ = occ, .Wemb = Wemb, .W = W,
+                          .dx = dx, .dWemb = dWemb, .sums = sums};
     if (F(over_words)(F(word_grads), proto, nw, nt)) goto done;
     F(add_parts)(nt, D, sums, dW, db, dU);
     status = 0;

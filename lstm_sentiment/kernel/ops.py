@@ -152,12 +152,16 @@ class LSTM(Op):
         return [demb, grad_undefined(self, 1, mask), dW, db, dU]
 
 
+def _out_of_bounds(op, n):
+    return IndexError(f"{op}: a word id is out of bounds for {n} embeddings")
+
+
 def _word_ids(op, ids, n):
     """``ids`` as int64 rows of an embedding of ``n`` rows, negative ones counted from the end as
     NumPy indexing reads them; IndexError for one out of bounds."""
     ids = ids.astype("int64")
     if ids.size and (ids.min() < -n or ids.max() >= n):
-        raise IndexError(f"{op}: a word id is out of bounds for {n} embeddings")
+        raise _out_of_bounds(op, n)
     return numpy.where(ids < 0, ids + n, ids)
 
 
@@ -172,7 +176,7 @@ def _distinct(op, ids, n):
         words, where = numpy.empty(min(n, ids.size), dtype="int64"), numpy.empty(ids.shape, dtype="int64")
         found = load().distinct_words(n, ids.size, *map(address, (ids, words, where)))
         if found == -1:
-            raise IndexError(f"{op}: a word id is out of bounds for {n} embeddings")
+            raise _out_of_bounds(op, n)
         _check(found < 0)
         words = words[:found]
     if len(words) >= 2**31:
@@ -223,8 +227,11 @@ class LSTMFromIds(Op):
         _check_shapes("LSTMFromIds", expected, dict(Wemb=Wemb, ids=ids, W=W, b=b, U=U))
         pool = numpy.empty((B, D), dtype=Wemb.dtype)
         if self.output == "pooled":
-            table, ids = self._table(Wemb, W, b), _word_ids("LSTMFromIds", ids, n)
-            _check(function("lstm_pooled_ids", Wemb.dtype)(T, B, D, *map(address, (table, ids, mask, U, pool))))
+            table, ids = self._table(Wemb, W, b), numpy.ascontiguousarray(ids, dtype="int64")
+            status = function("lstm_pooled_ids", Wemb.dtype)(T, B, D, n, *map(address, (table, ids, mask, U, pool)))
+            if status == -2:  # the kernel checks the ids before it reads a row
+                raise _out_of_bounds("LSTMFromIds", n)
+            _check(status)
             output_storage[0][0] = pool
             return
         words, where = _distinct("LSTMFromIds", ids, n)
@@ -282,13 +289,13 @@ class LSTMGradFromIds(Op):
         _check_shapes("LSTMGradFromIds", expected, dict(zip(expected, (Wemb, ids, mask, W, U, c, gates, dpool))))
         words, where = _distinct("LSTMGradFromIds", ids, n)
         dWemb, dW, db, dU = (
-            numpy.zeros(Wemb.shape, Wemb.dtype),  # calloc: half the time of zeros_like's fill
+            numpy.empty(Wemb.shape, Wemb.dtype),  # the kernel writes zeros in the rows of words not in ids
             numpy.empty_like(W),
             numpy.empty(4 * D, W.dtype),
             numpy.empty_like(U),
         )
         arrays = (Wemb, words, where, mask, W, U, h, c, gates, None, dpool, dWemb, dW, db, dU)
-        _check(function("lstm_backward_words", h.dtype)(T, B, D, len(words), *map(_address_or_none, arrays)))
+        _check(function("lstm_backward_words", h.dtype)(T, B, D, len(words), n, *map(_address_or_none, arrays)))
         for storage, value in zip(output_storage, (dWemb, dW, db, dU)):
             storage[0] = value
 
