@@ -271,6 +271,8 @@ def test_prediction_looks_words_up_stores_no_step_and_equals_the_scan():
         tparams["Wemb"].get_value(borrow=True)[x[0, 0]] += 1.0
         tparams["lstm_b"].get_value(borrow=True)[:] -= 0.2
         numpy.testing.assert_allclose(fused(x, mask), plain(x, mask), rtol=1e-12)
+        tparams["Wemb"].get_value(borrow=True)[x[3, 4]] *= -2.0  # an embedding alone
+        numpy.testing.assert_allclose(fused(x, mask), plain(x, mask), rtol=1e-12)
 
 
 def test_out_of_range_word_ids_are_reported():
