@@ -255,19 +255,28 @@ int lstm_has_panels(void) { return HAVE_PANELS; }
 /* Whether n bytes at a and b are the same (LSTMFromIds: are the parameters unchanged?). */
 int same_bytes(size_t n, const void *a, const void *b) { return memcmp(a, b, n) == 0; }
 
+/* Whether each of the K ids is a row of a table of n rows: in [-n, n), NumPy's bounds. */
+static int ids_in_range(long long n, long long K, const long long *ids) {
+    for (long long k = 0; k < K; k++)
+        if (ids[k] < -n || ids[k] >= n) return 0;
+    return 1;
+}
+
+/* The row of a table of n rows that an id in range names: a negative one counts from the end. */
+static inline long long row_of(long long id, long long n) { return id < 0 ? id + n : id; }
+
 /* The distinct words of the K ids, rows of an embedding of n rows (negative ids counting from its
  * end, as NumPy indexes), in increasing order into words, and where[k] the index of ids[k] among
  * them: numpy.unique's, by marking the words present in an array of n. Returns how many there are,
  * or -1, having written nothing, if an id is out of [-n, n); -2 if the marks cannot be allocated. */
 long long distinct_words(long long n, long long K, const long long *ids, long long *words, long long *where) {
-    for (long long k = 0; k < K; k++)
-        if (ids[k] < -n || ids[k] >= n) return -1;
+    if (!ids_in_range(n, K, ids)) return -1;
     long long *mark = calloc((size_t)n + 1, sizeof(long long)), nw = 0;
     if (!mark) return -2;
-    for (long long k = 0; k < K; k++) mark[ids[k] < 0 ? ids[k] + n : ids[k]] = 1;
+    for (long long k = 0; k < K; k++) mark[row_of(ids[k], n)] = 1;
     for (long long i = 0; i < n; i++)
         if (mark[i]) { words[nw] = i; mark[i] = nw++; }
-    for (long long k = 0; k < K; k++) where[k] = mark[ids[k] < 0 ? ids[k] + n : ids[k]];
+    for (long long k = 0; k < K; k++) where[k] = mark[row_of(ids[k], n)];
     free(mark);
     return nw;
 }
@@ -356,7 +365,7 @@ static void F(step_product)(const F(right) *r, int n, const REAL *A, const REAL 
 typedef struct {
     int T, B, D, first, nown, status;
     const long long *ids; /* with table: the word of each (t, b), whose projection is a row of table */
-    long long words; /* table's rows: a negative id counts from its end, as NumPy indexes */
+    long long table_rows; /* with table: its rows, from whose end a negative id counts */
     const REAL *emb, *mask, *W, *b, *U, *h, *c, *gates, *dh, *dpool, *table;
     REAL *hw, *cw, *gw, *pool;
     int ring; /* hw and cw hold two steps, in turn, not T */
@@ -366,11 +375,8 @@ typedef struct {
     long long slot0, *slot; /* and each pair's (t * B + r) row of dxall */
 } F(job);
 
-/* The table row of (t, b), at tb = t * B + b: its id, or for a negative id, that counted from the end. */
-static inline size_t F(word)(const F(job) *a, size_t tb) {
-    const long long id = a->ids[tb];
-    return (size_t)(id < 0 ? id + a->words : id);
-}
+/* The table row of (t, b), at tb = t * B + b. */
+static inline size_t F(word)(const F(job) *a, size_t tb) { return (size_t)row_of(a->ids[tb], a->table_rows); }
 
 /* One row's step through the cell, from its activated gates p and c[t-1], h[t-1]: c[t], h[t]. */
 static void F(cell)(int D, REAL mb, const REAL *restrict p, const REAL *restrict c_, const REAL *restrict h_,
@@ -635,11 +641,10 @@ void F(lstm_table)(int n, int D, const REAL *Wemb, const REAL *W, const REAL *b,
  * having written nothing, if an id is out of [-n, n); -1 if the buffers cannot be allocated. */
 int F(lstm_pooled_ids)(int T, int B, int D, long long n, const REAL *table, const long long *ids,
                        const REAL *mask, const REAL *U, REAL *pool) {
-    for (size_t tb = 0; tb < (size_t)T * B; tb++)
-        if (ids[tb] < -n || ids[tb] >= n) return -2;
+    if (!ids_in_range(n, (long long)T * B, ids)) return -2;
     REAL *ring = malloc(sizeof(REAL) * 4 * B * D + 1);
     if (!ring) return -1;
-    F(job) proto = {.T = T, .B = B, .D = D, .ids = ids, .words = n, .table = table, .mask = mask, .U = U,
+    F(job) proto = {.T = T, .B = B, .D = D, .ids = ids, .table_rows = n, .table = table, .mask = mask, .U = U,
                     .hw = ring, .cw = ring + 2 * B * D, .pool = pool, .ring = 1};
     int status = F(parallel)(F(forward_rows), proto);
     free(ring);
@@ -684,7 +689,7 @@ int F(lstm_backward)(int T, int B, int D, const REAL *emb, const REAL *mask, con
  * batch of the tutorial has about 2.6 pairs per word, so these products shrink by that much. */
 typedef struct {
     int D, first, n, part, parts, nw, status;
-    long long rows; /* backward: the embedding's, of which words are the batch's */
+    long long rows; /* backward: dWemb's, the vocabulary's */
     const long long *words, *start, *occ; /* backward: word j's pairs are dx's rows occ[start[j] .. start[j + 1]) */
     const REAL *Wemb, *W, *b, *dx;
     REAL *table, *dWemb, *sums;
@@ -789,7 +794,7 @@ int F(lstm_forward_words)(int T, int B, int D, int nw, const REAL *Wemb, const l
     F(words_job) proto = {.D = D, .words = words, .Wemb = Wemb, .W = W, .b = b, .table = table};
     const int nt = pool_size() < nw / WORDS + 1 ? pool_size() : nw / WORDS + 1;
     int status = !table || F(over_words)(F(table_rows), proto, nw, nt);
-    F(job) rows = {.T = T, .B = B, .D = D, .ids = where, .words = nw, .table = table, .mask = mask, .U = U,
+    F(job) rows = {.T = T, .B = B, .D = D, .ids = where, .table_rows = nw, .table = table, .mask = mask, .U = U,
                    .hw = h, .cw = c, .gw = gates, .pool = pool};
     status = status || F(parallel)(F(forward_rows), rows);
     free(table);
@@ -838,7 +843,7 @@ static void *F(scatter_part)(void *arg) {
     const int D = a->D;
     memset(a->out + a->begin * D, 0, sizeof(REAL) * (a->end - a->begin) * D);
     for (long long k = 0; k < a->K; k++) {
-        const long long i = a->idx[k] < 0 ? a->idx[k] + a->n : a->idx[k];
+        const long long i = row_of(a->idx[k], a->n);
         if (i < a->begin || i >= a->end) continue;
         REAL *restrict o = a->out + i * D;
         const REAL *restrict v = a->y + k * D;
@@ -852,8 +857,7 @@ static void *F(scatter_part)(void *arg) {
  * if one is out of range. Large tables are shared among threads by rows, each adding in the
  * order of idx: the same sums with any number of threads. */
 int F(scatter_add)(long long n, int D, long long K, const REAL *y, const long long *idx, REAL *out) {
-    for (long long k = 0; k < K; k++)
-        if (idx[k] < -n || idx[k] >= n) return -1;
+    if (!ids_in_range(n, K, idx)) return -1;
     const int nt = n * D < (1LL << 16) ? 1 : pool_size();
     F(scatter) parts[MAX_THREADS];
     for (int i = 0; i < nt; i++) parts[i] = (F(scatter)){n, K, n * i / nt, n * (i + 1) / nt, D, y, idx, out};
