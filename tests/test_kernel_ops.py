@@ -106,14 +106,16 @@ def test_float32_steps_run_in_panels_where_avx2_and_fma_are():
     assert load().lstm_has_panels() == 1
 
 
-# dim 32: U in 8 panels forward (4 dim columns) and 2 backward (dim columns); batch 13 leaves
-# rows in blocks of 6 and fewer with any of 1 to 3 threads
+# dim 32: U in 8 panels forward (4 dim columns) and 2 backward (dim columns); dim 48: 12 and 3, an
+# odd count (AVX-512 takes panels two at a time). Batch 13 leaves rows in blocks of 6 and fewer
+# (AVX2), or 7 and 6 (AVX-512), with any of 1 to 3 threads; batch 40, in 3 or 4 blocks with 1 thread.
+@pytest.mark.parametrize("dim, B", [(32, 13), (48, 40)])
 @pytest.mark.parametrize("T", [1, 7, *(pytest.param(T, marks=pytest.mark.slow) for T in (45, 300))])
-def test_float32_panels_and_their_gradients_equal_the_float64_scan(threads, T):
-    params = _params(dict(OPTIONS, dim_proj=32))
+def test_float32_panels_and_their_gradients_equal_the_float64_scan(threads, T, dim, B):
+    params = _params(dict(OPTIONS, dim_proj=dim))
     params = {k: v.astype("float32") for k, v in params.items()}
-    fused, ops = _layer_and_gradients(params, "float32", True, T, 13, T)
-    scan, _ = _layer_and_gradients(params, "float64", False, T, 13, T)
+    fused, ops = _layer_and_gradients(params, "float32", True, T, B, T)
+    scan, _ = _layer_and_gradients(params, "float64", False, T, B, T)
     assert any(isinstance(op, LSTM) for op in (n.op for n in ops))
     for name, a, b in zip(["h", "dW", "dU", "db", "demb"], scan, fused):
         assert b.dtype == "float32"

@@ -17,7 +17,7 @@
  * its cache, and over the chunk's real (step, row) pairs only: a masked
  * pair's terms are 0. The products inside the time loop, h[t-1] @ U and
  * dpreact @ U^T, are in float32 with AVX2 and FMA this file's own loop over
- * U packed once per pass (panel_product), else BLAS. Mean pooling's sum over
+ * U packed once per pass (panel_product, twice as wide with AVX-512), else BLAS. Mean pooling's sum over
  * time of mask * h, and its gradient, are computed as the steps go. A word's
  * input projection can be a row of a table of Wemb @ W + b: of every word for
  * prediction, of the batch's distinct words in training, whose backward pass
@@ -214,6 +214,58 @@ static inline __attribute__((always_inline)) void panel_block(int R, int K, cons
     }
 }
 
+#if defined(__AVX512F__)
+/* With AVX-512, 16 columns are one register, and a block is R <= 12 rows by W <= 2 panels (24
+ * accumulators of 32): the same FMAs in the same order for each element as the block above, so
+ * the same bits, at twice the width. P is the block's first panel, the second at P + K * 16. */
+static inline __attribute__((always_inline)) void panel_block16(int R, int W, int K, const float *A, const float *P,
+                                                                const float *const *S, int s, float *C, int ldc) {
+    __m512 c[12][2];
+    for (int r = 0; r < R; r++)
+        for (int w = 0; w < W; w++)
+            c[r][w] = _mm512_loadu_ps(S ? S[r] + s + w * PANEL : C + (size_t)r * ldc + w * PANEL);
+    for (int k = 0; k < K; k++) {
+        __m512 b[2];
+        for (int w = 0; w < W; w++) b[w] = _mm512_loadu_ps(P + ((size_t)w * K + k) * PANEL);
+        for (int r = 0; r < R; r++) {
+            const __m512 a = _mm512_set1_ps(A[(size_t)r * K + k]);
+            for (int w = 0; w < W; w++) c[r][w] = _mm512_fmadd_ps(a, b[w], c[r][w]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int w = 0; w < W; w++) _mm512_storeu_ps(C + (size_t)r * ldc + w * PANEL, c[r][w]);
+}
+
+#define ROWS_CASES(W)                                                                                      \
+    switch (R) {                                                                                           \
+    case 1: panel_block16(1, W, K, a, P, s, j, c, N); break;                                                \
+    case 2: panel_block16(2, W, K, a, P, s, j, c, N); break;                                                \
+    case 3: panel_block16(3, W, K, a, P, s, j, c, N); break;                                                \
+    case 4: panel_block16(4, W, K, a, P, s, j, c, N); break;                                                \
+    case 5: panel_block16(5, W, K, a, P, s, j, c, N); break;                                                \
+    case 6: panel_block16(6, W, K, a, P, s, j, c, N); break;                                                \
+    case 7: panel_block16(7, W, K, a, P, s, j, c, N); break;                                                \
+    case 8: panel_block16(8, W, K, a, P, s, j, c, N); break;                                                \
+    case 9: panel_block16(9, W, K, a, P, s, j, c, N); break;                                                \
+    case 10: panel_block16(10, W, K, a, P, s, j, c, N); break;                                              \
+    case 11: panel_block16(11, W, K, a, P, s, j, c, N); break;                                              \
+    default: panel_block16(12, W, K, a, P, s, j, c, N);                                                     \
+    }
+
+/* C (n, N) = S + A (n, K) @ B, with B packed by pack_panels, row j of S at S[j] (S NULL: C += A @ B);
+ * N a multiple of 16. The rows go in blocks of nearly equal size, at most 12. */
+static void panel_product(int n, int K, int N, const float *A, const float *P, const float *const *S, float *C) {
+    const int blocks = (n + 11) / 12;
+    for (int j = 0; j < N; j += 2 * PANEL, P += (size_t)2 * K * PANEL)
+        for (int i = 0; i < blocks; i++) {
+            const int r = n * i / blocks, R = n * (i + 1) / blocks - r;
+            const float *a = A + (size_t)r * K, *const *s = S ? S + r : NULL;
+            float *c = C + (size_t)r * N + j;
+            if (N - j >= 2 * PANEL) ROWS_CASES(2) else ROWS_CASES(1)
+        }
+}
+#undef ROWS_CASES
+#else
 /* C (n, N) = S + A (n, K) @ B, with B packed by pack_panels, row j of S at S[j] (S NULL: C += A @ B);
  * N a multiple of 16. */
 static void panel_product(int n, int K, int N, const float *A, const float *P, const float *const *S, float *C) {
@@ -231,6 +283,7 @@ static void panel_product(int n, int K, int N, const float *A, const float *P, c
             }
         }
 }
+#endif
 
 /* B (K, N), or with trans B^T for B (N, K), into N/16 panels of (K, 16) at P. */
 static void pack_panels(int K, int N, const float *B, int trans, float *P) {
