@@ -90,7 +90,6 @@ def _declare(lib):
         getattr(lib, f"adam_{suffix}").restype = None
         getattr(lib, f"scatter_add_{suffix}").argtypes = [ctypes.c_longlong, i, ctypes.c_longlong] + [ptr] * 3
         getattr(lib, f"lstm_table_{suffix}").argtypes = [i, i] + [ptr] * 4
-        getattr(lib, f"lstm_table_{suffix}").restype = None
         getattr(lib, f"lstm_pooled_ids_{suffix}").argtypes = [i, i, i, ctypes.c_longlong] + [ptr] * 5
     lib.lstm_set_threads.argtypes = [i]
     lib.same_bytes.argtypes = [ctypes.c_size_t, ptr, ptr]

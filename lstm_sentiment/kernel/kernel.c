@@ -215,20 +215,24 @@ static inline __attribute__((always_inline)) void panel_block(int R, int K, cons
 }
 
 #if defined(__AVX512F__)
-/* With AVX-512, 16 columns are one register, and a block is R <= 12 rows by W <= 2 panels (24
- * accumulators of 32): the same FMAs in the same order for each element as the block above, so
- * the same bits, at twice the width. P is the block's first panel, the second at P + K * 16. */
-static inline __attribute__((always_inline)) void panel_block16(int R, int W, int K, const float *A, const float *P,
-                                                                const float *const *S, int s, float *C, int ldc) {
+/* With AVX-512, 16 columns are one register, and a block is R <= 12 rows by W <= 2 panels of 16
+ * columns (24 accumulators of 32 registers): C (R, 16 W) = S + A (R, K) @ B (K, 16 W), where A's
+ * element (r, k) is at A[r * ar + k * ak], panel w's row k at B + w * bw + k * bk, and row r of S
+ * at S[r] + s (S NULL: C itself). Each element's sum is the FMAs of panel_block, in the order of
+ * k: the same bits as the AVX2 loop, at twice the width. */
+#define HAVE_PANELS16 1
+static inline __attribute__((always_inline)) void block16(int R, int W, int K, const float *A, size_t ar, size_t ak,
+                                                          const float *B, size_t bw, size_t bk, const float *const *S,
+                                                          int s, float *C, int ldc) {
     __m512 c[12][2];
     for (int r = 0; r < R; r++)
         for (int w = 0; w < W; w++)
             c[r][w] = _mm512_loadu_ps(S ? S[r] + s + w * PANEL : C + (size_t)r * ldc + w * PANEL);
     for (int k = 0; k < K; k++) {
         __m512 b[2];
-        for (int w = 0; w < W; w++) b[w] = _mm512_loadu_ps(P + ((size_t)w * K + k) * PANEL);
+        for (int w = 0; w < W; w++) b[w] = _mm512_loadu_ps(B + w * bw + k * bk);
         for (int r = 0; r < R; r++) {
-            const __m512 a = _mm512_set1_ps(A[(size_t)r * K + k]);
+            const __m512 a = _mm512_set1_ps(A[r * ar + k * ak]);
             for (int w = 0; w < W; w++) c[r][w] = _mm512_fmadd_ps(a, b[w], c[r][w]);
         }
     }
@@ -236,20 +240,21 @@ static inline __attribute__((always_inline)) void panel_block16(int R, int W, in
         for (int w = 0; w < W; w++) _mm512_storeu_ps(C + (size_t)r * ldc + w * PANEL, c[r][w]);
 }
 
-#define ROWS_CASES(W)                                                                                      \
+/* block16 for R rows (1 to 12) and W panels, R a variable: one inlined copy per value. */
+#define BLOCKS16(W, ...)                                                                                   \
     switch (R) {                                                                                           \
-    case 1: panel_block16(1, W, K, a, P, s, j, c, N); break;                                                \
-    case 2: panel_block16(2, W, K, a, P, s, j, c, N); break;                                                \
-    case 3: panel_block16(3, W, K, a, P, s, j, c, N); break;                                                \
-    case 4: panel_block16(4, W, K, a, P, s, j, c, N); break;                                                \
-    case 5: panel_block16(5, W, K, a, P, s, j, c, N); break;                                                \
-    case 6: panel_block16(6, W, K, a, P, s, j, c, N); break;                                                \
-    case 7: panel_block16(7, W, K, a, P, s, j, c, N); break;                                                \
-    case 8: panel_block16(8, W, K, a, P, s, j, c, N); break;                                                \
-    case 9: panel_block16(9, W, K, a, P, s, j, c, N); break;                                                \
-    case 10: panel_block16(10, W, K, a, P, s, j, c, N); break;                                              \
-    case 11: panel_block16(11, W, K, a, P, s, j, c, N); break;                                              \
-    default: panel_block16(12, W, K, a, P, s, j, c, N);                                                     \
+    case 1: block16(1, W, __VA_ARGS__); break;                                                             \
+    case 2: block16(2, W, __VA_ARGS__); break;                                                             \
+    case 3: block16(3, W, __VA_ARGS__); break;                                                             \
+    case 4: block16(4, W, __VA_ARGS__); break;                                                             \
+    case 5: block16(5, W, __VA_ARGS__); break;                                                             \
+    case 6: block16(6, W, __VA_ARGS__); break;                                                             \
+    case 7: block16(7, W, __VA_ARGS__); break;                                                             \
+    case 8: block16(8, W, __VA_ARGS__); break;                                                             \
+    case 9: block16(9, W, __VA_ARGS__); break;                                                             \
+    case 10: block16(10, W, __VA_ARGS__); break;                                                           \
+    case 11: block16(11, W, __VA_ARGS__); break;                                                           \
+    default: block16(12, W, __VA_ARGS__);                                                                  \
     }
 
 /* C (n, N) = S + A (n, K) @ B, with B packed by pack_panels, row j of S at S[j] (S NULL: C += A @ B);
@@ -261,10 +266,25 @@ static void panel_product(int n, int K, int N, const float *A, const float *P, c
             const int r = n * i / blocks, R = n * (i + 1) / blocks - r;
             const float *a = A + (size_t)r * K, *const *s = S ? S + r : NULL;
             float *c = C + (size_t)r * N + j;
-            if (N - j >= 2 * PANEL) ROWS_CASES(2) else ROWS_CASES(1)
+            if (N - j >= 2 * PANEL) BLOCKS16(2, K, a, K, 1, P, (size_t)K * PANEL, PANEL, s, j, c, N)
+            else BLOCKS16(1, K, a, K, 1, P, (size_t)K * PANEL, PANEL, s, j, c, N)
         }
 }
-#undef ROWS_CASES
+
+/* C (M, N) += A^T @ B for A (n, M) and B (n, N), rows lda and ldb apart (C's N apart), N a multiple of
+ * 16: the weights' gradients, summed over n (step, row) pairs or words. Each element's sum runs in the
+ * order of the n rows, from C's value; no packing, since B's rows are read as they lie. */
+static void panel_update(int n, int M, int N, const float *A, int lda, const float *B, int ldb, float *C) {
+    const int blocks = (M + 11) / 12;
+    for (int j = 0; j < N; j += 2 * PANEL)
+        for (int i = 0; i < blocks; i++) {
+            const int r = M * i / blocks, R = M * (i + 1) / blocks - r;
+            float *c = C + (size_t)r * N + j;
+            if (N - j >= 2 * PANEL) BLOCKS16(2, n, A + r, 1, lda, B + j, PANEL, ldb, NULL, 0, c, N)
+            else BLOCKS16(1, n, A + r, 1, lda, B + j, PANEL, ldb, NULL, 0, c, N)
+        }
+}
+#undef BLOCKS16
 #else
 /* C (n, N) = S + A (n, K) @ B, with B packed by pack_panels, row j of S at S[j] (S NULL: C += A @ B);
  * N a multiple of 16. */
@@ -294,6 +314,9 @@ static void pack_panels(int K, int N, const float *B, int trans, float *P) {
 }
 #else
 #define HAVE_PANELS 0
+#endif
+#ifndef HAVE_PANELS16
+#define HAVE_PANELS16 0
 #endif
 
 /* Ask for the n bytes at p, a row needed soon, to be brought into the cache (a prefetch never faults):
@@ -337,6 +360,7 @@ long long distinct_words(long long n, long long K, const long long *ids, long lo
 #define REAL float
 #define F(name) name##_f32
 #define PANELS HAVE_PANELS
+#define PANELS16 HAVE_PANELS16
 #define GEMM cblas_sgemm
 #define PACK_SIZE cblas_sgemm_pack_get_size
 #define PACK cblas_sgemm_pack
@@ -355,8 +379,10 @@ long long distinct_words(long long n, long long K, const long long *ids, long lo
 #undef TANH
 #undef SQRT
 #undef PANELS
+#undef PANELS16
 #define REAL double
 #define PANELS 0
+#define PANELS16 0
 #define F(name) name##_f64
 #define GEMM cblas_dgemm
 #define PACK_SIZE cblas_dgemm_pack_get_size
@@ -368,13 +394,6 @@ long long distinct_words(long long n, long long K, const long long *ids, long lo
 #include __FILE__
 
 #else /* the body, once per REAL */
-
-/* out (rows, 4D) = emb (rows, D) @ W + b */
-static void F(project)(int rows, int D, const REAL *emb, const REAL *W, const REAL *b, REAL *out) {
-    const int G = 4 * D;
-    for (int r = 0; r < rows; r++) memcpy(out + (size_t)r * G, b, sizeof(REAL) * G);
-    if (rows) GEMM(RowMajor, NoTrans, NoTrans, rows, G, D, 1, emb, D, W, G, 1, out, G);
-}
 
 /* A row's preactivations x (4D) -> its activated gates p: sigmoid for i, f, o and tanh for g. */
 static void F(activate)(int D, const REAL *restrict x, REAL *restrict p) {
@@ -402,6 +421,11 @@ static int F(right_prepare)(F(right) *r, const REAL *U, int K, int N, int trans,
     return r->packed ? 0 : -1;
 }
 
+static void F(right_free)(F(right) *r) {
+    free(r->panels);
+    free(r->packed);
+}
+
 /* C (n, N) = S + A @ U (or U^T), row j of S at S[j]; with S NULL, C += A @ U. */
 static void F(step_product)(const F(right) *r, int n, const REAL *A, const REAL *const *S, REAL *C) {
     if (!n) return;
@@ -412,6 +436,20 @@ static void F(step_product)(const F(right) *r, int n, const REAL *A, const REAL 
     if (r->packed) COMPUTE(RowMajor, NoTrans, Packed, n, r->N, r->K, A, r->K, r->packed, r->N, 1, C, r->N);
     else GEMM(RowMajor, NoTrans, r->trans ? Trans : NoTrans, n, r->N, r->K, 1, A, r->K, r->U,
               r->trans ? r->K : r->N, 1, C, r->N);
+}
+
+/* out (rows, 4D) = emb (rows, D) @ W + b, W prepared by right_prepare: the input projection. */
+static void F(project)(const F(right) *W, int rows, const REAL *emb, const REAL *b, REAL *out) {
+    for (int r = 0; r < rows; r++) memcpy(out + (size_t)r * W->N, b, sizeof(REAL) * W->N);
+    F(step_product)(W, rows, emb, NULL, out);
+}
+
+/* C (M, N) += A^T @ B for A (n, M) and B (n, N), rows lda and ldb apart: the weights' gradients. */
+static void F(update)(int n, int M, int N, const REAL *A, int lda, const REAL *B, int ldb, REAL *C) {
+#if PANELS16
+    if (N % PANEL == 0) { panel_update(n, M, N, A, lda, B, ldb, C); return; }
+#endif
+    if (n) GEMM(RowMajor, Trans, NoTrans, M, N, n, 1, A, lda, B, ldb, 1, C, N);
 }
 
 /* What one thread does of a pass: the time loop for its rows, first .. first + nown - 1. */
@@ -458,11 +496,12 @@ static void *F(forward_rows)(void *arg) {
     REAL *zero = calloc((size_t)D + 1, sizeof(REAL)); /* h[-1] and c[-1] */
     REAL *act = malloc(sizeof(REAL) * G + 1); /* a row's activated gates, when they are not stored */
     double *acc = a->pool ? calloc((size_t)nown * D + 1, sizeof(double)) : NULL;
-    F(right) U = {0};
+    F(right) U = {0}, Wp = {0}; /* U, and W for the chunks' projections */
     a->status = -1;
     if (!hprev || !rows || !zero || !act || (chunked ? !eb || !xp || !at : !pre || !src) || (a->pool && !acc)) goto done;
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
     if (F(right_prepare)(&U, a->U, D, G, 0, nown)) goto restore;
+    if (chunked && F(right_prepare)(&Wp, a->W, D, G, 0, CHUNK * nown)) goto restore;
     for (int t = 0; t < T; t++) {
         const REAL *m = a->mask + (size_t)t * B;
         const size_t now = a->ring ? (size_t)(t & 1) : (size_t)t, before = a->ring ? now ^ 1 : now - 1;
@@ -478,7 +517,7 @@ static void *F(forward_rows)(void *arg) {
                     at[s * nown + q] = real;
                     memcpy(eb + (size_t)real++ * D, a->emb + tb * D, sizeof(REAL) * D);
                 }
-            F(project)(real, D, eb, a->W, a->b, xp);
+            F(project)(&Wp, real, eb, a->b, xp);
         }
         int n = 0; /* the active rows, as indices q from first */
         for (int q = 0; q < nown; q++)
@@ -524,7 +563,8 @@ static void *F(forward_rows)(void *arg) {
 restore:
     MKL_Set_Num_Threads_Local(blas_threads);
 done:
-    free(pre); free(src); free(hprev); free(eb); free(xp); free(at); free(rows); free(zero); free(act); free(acc); free(U.panels); free(U.packed);
+    free(pre); free(src); free(hprev); free(eb); free(xp); free(at); free(rows); free(zero); free(act); free(acc);
+    F(right_free)(&U); F(right_free)(&Wp);
     return NULL;
 }
 
@@ -550,12 +590,13 @@ static void F(cell_back)(int D, REAL mb, const REAL *restrict p, const REAL *res
 
 /* The weight gradients of a chunk of `rows` (step, row) pairs, from their dpreact dx and their
  * inputs eh, each row emb[t] then h[t-1] side by side: sWU (dW's sum, then dU's) += eh^T dx,
- * sb += the sums of dx, and de = dx @ W^T. */
-static void F(chunk_grads)(int rows, int D, const REAL *dx, const REAL *eh, const REAL *W, REAL *restrict sWU,
+ * sb += the sums of dx, and de = dx @ W^T (W^T prepared by right_prepare). */
+static void F(chunk_grads)(int rows, int D, const REAL *dx, const REAL *eh, const F(right) *WT, REAL *restrict sWU,
                            REAL *restrict sb, REAL *de) {
     const int G = 4 * D;
-    GEMM(RowMajor, Trans, NoTrans, 2 * D, G, rows, 1, eh, 2 * D, dx, G, 1, sWU, G);
-    GEMM(RowMajor, NoTrans, Trans, rows, D, G, 1, dx, G, W, G, 0, de, D);
+    F(update)(rows, 2 * D, G, eh, 2 * D, dx, G, sWU);
+    memset(de, 0, sizeof(REAL) * rows * D);
+    F(step_product)(WT, rows, dx, NULL, de);
     for (int j = 0; j < rows; j++)
         for (int k = 0; k < G; k++) sb[k] += dx[(size_t)j * G + k];
 }
@@ -580,12 +621,13 @@ static void *F(backward_rows)(void *arg) {
     int *rows = malloc(sizeof(int) * nown + 1);
     long long slot = a->slot0; /* by words: the dxall row of the chunk's first pair */
     REAL *dx = words ? a->dxall + slot * G : own;
-    F(right) UT = {0};
+    F(right) UT = {0}, WT = {0}; /* U^T, and W^T for demb */
     a->status = -1;
     if (!dhc || !dcc || !zero || !dhp || !dx || !eh || (!words && !de) || !pair || !rows) goto done;
     memset(sWU, 0, sizeof(REAL) * (2 * D + 1) * G);
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
     if (F(right_prepare)(&UT, a->U, G, D, 1, nown)) goto restore;
+    if (!words && F(right_prepare)(&WT, a->W, G, D, 1, CHUNK * nown)) goto restore;
     for (int t = T - 1, real = 0; t >= 0; t--) { /* real: the chunk's real pairs so far */
         const REAL *m = a->mask + (size_t)t * B;
         int n = 0;
@@ -621,11 +663,11 @@ static void *F(backward_rows)(void *arg) {
         }
         real += n;
         if (t % CHUNK == 0 && real && words) { /* the chunk is complete: dU's share, and where its dx is */
-            GEMM(RowMajor, Trans, NoTrans, D, G, real, 1, eh, D, dx, G, 1, sWU + D * G, G);
+            F(update)(real, D, G, eh, D, dx, G, sWU + D * G);
             for (int j = 0; j < real; j++) a->slot[pair[j]] = slot + j;
             dx = a->dxall + (slot += real) * G;
         } else if (t % CHUNK == 0 && real) { /* the chunk is complete: its weight gradients and demb */
-            F(chunk_grads)(real, D, dx, eh, a->W, sWU, sb, de);
+            F(chunk_grads)(real, D, dx, eh, &WT, sWU, sb, de);
             for (int j = 0; j < real; j++) memcpy(a->demb + pair[j] * D, de + (size_t)j * D, sizeof(REAL) * D);
         }
         if (t % CHUNK == 0) real = 0;
@@ -635,7 +677,7 @@ restore:
     MKL_Set_Num_Threads_Local(blas_threads);
 done:
     free(dhc); free(dcc); free(zero); free(dhp); free(own); free(eh); free(de); free(pair); free(rows);
-    free(UT.panels);
+    F(right_free)(&UT); F(right_free)(&WT);
     return NULL;
 }
 
@@ -684,10 +726,6 @@ int F(lstm_forward)(int T, int B, int D, const REAL *emb, const REAL *mask, cons
     return status;
 }
 
-/* The input projection of every word: table (n, 4D) = Wemb (n, D) @ W + b. */
-void F(lstm_table)(int n, int D, const REAL *Wemb, const REAL *W, const REAL *b, REAL *table) {
-    F(project)(n, D, Wemb, W, b, table);
-}
 
 /* lstm_forward's pooled output, for the reviews ids (T,B), each id a row of table (n, 4D), negative
  * ones counted from its end: the projection of a word is looked up instead of computed. Returns -2,
@@ -748,22 +786,26 @@ typedef struct {
     REAL *table, *dWemb, *sums;
 } F(words_job);
 
-/* A job's words' rows of the table, WORDS at a time. */
+/* A job's words' rows of the table, WORDS at a time (words NULL: every row of Wemb, in order). */
 static void *F(table_rows)(void *arg) {
     F(words_job) *a = arg;
     const int D = a->D, G = 4 * D;
     REAL *e = malloc(sizeof(REAL) * WORDS * D + 1); /* their embeddings */
+    F(right) W = {0};
     a->status = -1;
     if (!e) return NULL;
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
+    if (F(right_prepare)(&W, a->W, D, G, 0, WORDS)) goto restore;
     for (int j = a->first, end = a->first + a->n; j < end; j += WORDS) {
         const int k = end - j < WORDS ? end - j : WORDS;
-        for (int i = 0; i < k; i++) memcpy(e + (size_t)i * D, a->Wemb + a->words[j + i] * D, sizeof(REAL) * D);
-        F(project)(k, D, e, a->W, a->b, a->table + (size_t)j * G);
+        for (int i = 0; a->words && i < k; i++) memcpy(e + (size_t)i * D, a->Wemb + a->words[j + i] * D, sizeof(REAL) * D);
+        F(project)(&W, k, a->words ? e : a->Wemb + (size_t)j * D, a->b, a->table + (size_t)j * G);
     }
-    MKL_Set_Num_Threads_Local(blas_threads);
-    free(e);
     a->status = 0;
+restore:
+    MKL_Set_Num_Threads_Local(blas_threads);
+    F(right_free)(&W);
+    free(e);
     return NULL;
 }
 
@@ -792,9 +834,11 @@ static void *F(word_grads)(void *arg) {
     REAL *sW = a->sums + (size_t)a->part * (2 * D + 1) * G, *sb = sW + 2 * D * G;
     REAL *e = malloc(sizeof(REAL) * WORDS * D + 1), *de = malloc(sizeof(REAL) * WORDS * D + 1);
     REAL *dxw = malloc(sizeof(REAL) * WORDS * G + 1);
+    F(right) WT = {0};
     a->status = -1;
     if (!e || !de || !dxw) goto done;
     const int blas_threads = MKL_Set_Num_Threads_Local(1);
+    if (F(right_prepare)(&WT, a->W, G, D, 1, WORDS)) goto restore;
     for (int j = a->first, end = a->first + a->n; j < end; j += WORDS) {
         const int k = end - j < WORDS ? end - j : WORDS;
         memset(dxw, 0, sizeof(REAL) * k * G);
@@ -809,14 +853,17 @@ static void *F(word_grads)(void *arg) {
             for (int c = 0; c < G; c++) sb[c] += row[c];
             memcpy(e + (size_t)i * D, a->Wemb + a->words[j + i] * D, sizeof(REAL) * D);
         }
-        GEMM(RowMajor, Trans, NoTrans, D, G, k, 1, e, D, dxw, G, 1, sW, G);
-        GEMM(RowMajor, NoTrans, Trans, k, D, G, 1, dxw, G, a->W, G, 0, de, D);
+        F(update)(k, D, G, e, D, dxw, G, sW);
+        memset(de, 0, sizeof(REAL) * k * D);
+        F(step_product)(&WT, k, dxw, NULL, de);
         for (int i = 0; i < k; i++) memcpy(a->dWemb + a->words[j + i] * D, de + (size_t)i * D, sizeof(REAL) * D);
     }
-    MKL_Set_Num_Threads_Local(blas_threads);
     F(zero_rows)(a);
     a->status = 0;
+restore:
+    MKL_Set_Num_Threads_Local(blas_threads);
 done:
+    F(right_free)(&WT);
     free(e); free(de); free(dxw);
     return NULL;
 }
@@ -836,6 +883,13 @@ static int F(over_words)(void *(*body)(void *), F(words_job) proto, int nw, int 
     run_jobs(body, jobs, nt, sizeof(F(words_job)));
     for (int g = 0; g < nt; g++) status |= jobs[g].status;
     return status;
+}
+
+/* The input projection of every word: table (n, 4D) = Wemb (n, D) @ W + b. */
+int F(lstm_table)(int n, int D, const REAL *Wemb, const REAL *W, const REAL *b, REAL *table) {
+    F(words_job) proto = {.D = D, .Wemb = Wemb, .W = W, .b = b, .table = table};
+    const int nt = pool_size() < n / WORDS + 1 ? pool_size() : n / WORDS + 1;
+    return F(over_words)(F(table_rows), proto, n, nt) ? -1 : 0;
 }
 
 /* lstm_forward of emb[t, r] = Wemb[words[where[t * B + r]]], with h, c and gates (and, unless

@@ -250,7 +250,7 @@ class LSTMFromIds(Op):
         cached = getattr(self, "_cached", None)
         if cached is None or not all(_same(old, new) for old, new in zip(cached, (Wemb, W, b))):
             table = numpy.empty((Wemb.shape[0], W.shape[1]), dtype=Wemb.dtype)
-            function("lstm_table", Wemb.dtype)(Wemb.shape[0], Wemb.shape[1], *map(address, (Wemb, W, b, table)))
+            _check(function("lstm_table", Wemb.dtype)(Wemb.shape[0], Wemb.shape[1], *map(address, (Wemb, W, b, table))))
             self._cached = (Wemb.copy(), W.copy(), b.copy(), table)
         return self._cached[3]
 
