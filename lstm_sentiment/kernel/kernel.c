@@ -273,16 +273,21 @@ static void panel_product(int n, int K, int N, const float *A, const float *P, c
 
 /* C (M, N) += A^T @ B for A (n, M) and B (n, N), rows lda and ldb apart (C's N apart), N a multiple of
  * 16: the weights' gradients, summed over n (step, row) pairs or words. Each element's sum runs in the
- * order of the n rows, from C's value; no packing, since B's rows are read as they lie. */
+ * order of the n rows, from C's value; no packing, since B's rows are read as they lie, KC at a time,
+ * which stay in the cache while every block of C's rows takes their terms. */
+enum { KC = 128 };
 static void panel_update(int n, int M, int N, const float *A, int lda, const float *B, int ldb, float *C) {
     const int blocks = (M + 11) / 12;
-    for (int j = 0; j < N; j += 2 * PANEL)
-        for (int i = 0; i < blocks; i++) {
-            const int r = M * i / blocks, R = M * (i + 1) / blocks - r;
-            float *c = C + (size_t)r * N + j;
-            if (N - j >= 2 * PANEL) BLOCKS16(2, n, A + r, 1, lda, B + j, PANEL, ldb, NULL, 0, c, N)
-            else BLOCKS16(1, n, A + r, 1, lda, B + j, PANEL, ldb, NULL, 0, c, N)
-        }
+    for (int k = 0; k < n; k += KC, A += (size_t)KC * lda, B += (size_t)KC * ldb) {
+        const int K = n - k < KC ? n - k : KC;
+        for (int j = 0; j < N; j += 2 * PANEL)
+            for (int i = 0; i < blocks; i++) {
+                const int r = M * i / blocks, R = M * (i + 1) / blocks - r;
+                float *c = C + (size_t)r * N + j;
+                if (N - j >= 2 * PANEL) BLOCKS16(2, K, A + r, 1, lda, B + j, PANEL, ldb, NULL, 0, c, N)
+                else BLOCKS16(1, K, A + r, 1, lda, B + j, PANEL, ldb, NULL, 0, c, N)
+            }
+    }
 }
 #undef BLOCKS16
 #else
