@@ -400,12 +400,6 @@ long long distinct_words(long long n, long long K, const long long *ids, long lo
 
 #else /* the body, once per REAL */
 
-/* A row's preactivations x (4D) -> its activated gates p: sigmoid for i, f, o and tanh for g. */
-static void F(activate)(int D, const REAL *restrict x, REAL *restrict p) {
-    for (int k = 0; k < 3 * D; k++) p[k] = 1 / (1 + EXP(-x[k]));
-    for (int k = 3 * D; k < 4 * D; k++) p[k] = TANH(x[k]);
-}
-
 /* U as the right-hand side of a thread's step products, C (n, N) += A (n, K) @ U (trans 0: U is
  * (K, N)) or @ U^T (trans 1: U is (N, K)), prepared once per pass: in panels where they apply,
  * else, forward, packed by MKL for a thread's PACK_ROWS rows or more (prediction), else as it is. */
@@ -474,12 +468,17 @@ typedef struct {
 /* The table row of (t, b), at tb = t * B + b. */
 static inline size_t F(word)(const F(job) *a, size_t tb) { return (size_t)row_of(a->ids[tb], a->table_rows); }
 
-/* One row's step through the cell, from its activated gates p and c[t-1], h[t-1]: c[t], h[t]. */
-static void F(cell)(int D, REAL mb, const REAL *restrict p, const REAL *restrict c_, const REAL *restrict h_,
-                    REAL *restrict ct, REAL *restrict ht) {
-    for (int k = 0; k < D; k++) ct[k] = mb * (p[D + k] * c_[k] + p[k] * p[3 * D + k]) + (1 - mb) * c_[k];
-    for (int k = 0; k < D; k++) ht[k] = TANH(ct[k]);
-    for (int k = 0; k < D; k++) ht[k] = mb * (p[2 * D + k] * ht[k]) + (1 - mb) * h_[k];
+/* One row's step through the cell, from its preactivations x (4D) and c[t-1], h[t-1]: its activated
+ * gates p (sigmoid for i, f, o and tanh for g), c[t] and h[t], in one pass over the units. */
+static void F(cell)(int D, REAL mb, const REAL *restrict x, REAL *restrict p, const REAL *restrict c_,
+                    const REAL *restrict h_, REAL *restrict ct, REAL *restrict ht) {
+    for (int k = 0; k < D; k++) {
+        const REAL i = 1 / (1 + EXP(-x[k])), f = 1 / (1 + EXP(-x[D + k])), o = 1 / (1 + EXP(-x[2 * D + k]));
+        const REAL g = TANH(x[3 * D + k]);
+        p[k] = i, p[D + k] = f, p[2 * D + k] = o, p[3 * D + k] = g;
+        ct[k] = mb * (f * c_[k] + i * g) + (1 - mb) * c_[k];
+        ht[k] = mb * (o * TANH(ct[k])) + (1 - mb) * h_[k];
+    }
 }
 
 /* The forward time loop for a job's rows: h, c and, unless gates is NULL, the activated gates.
@@ -551,8 +550,7 @@ static void *F(forward_rows)(void *arg) {
             if (!chunked && t + 1 < T && m[B + r] != 0) /* the row's next projection, on its way meanwhile */
                 fetch(a->table + F(word)(a, (size_t)(t + 1) * B + r) * G, sizeof(REAL) * G);
             REAL *p = gates ? gates + ((size_t)t * B + r) * G : act; /* stored for the backward pass, or not */
-            F(activate)(D, ps + (size_t)j * G, p);
-            F(cell)(D, m[r], p, c_ ? c_ : zero, h_ ? h_ : zero, cb, hb);
+            F(cell)(D, m[r], ps + (size_t)j * G, p, c_ ? c_ : zero, h_ ? h_ : zero, cb, hb);
             j++;
         }
         if (acc)
