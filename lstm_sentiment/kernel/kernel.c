@@ -655,6 +655,10 @@ static void *F(backward_rows)(void *arg) {
         for (int j = 0; j < n; j++) {
             const int q = rows[j];
             const size_t at = pair[real + j];
+            if (t > 1) { /* the row's gates and c two steps back, read soon after this step's product */
+                fetch(a->gates + (at - 2 * B) * G, sizeof(REAL) * G);
+                fetch(a->c + (at - 2 * B) * D, sizeof(REAL) * D);
+            }
             F(cell_back)(D, m[a->first + q], a->gates + at * G, a->c + at * D, t ? a->c + (at - B) * D : zero,
                          tc, dxt + (size_t)j * G, dhc + (size_t)q * D, dcc + (size_t)q * D);
         }
