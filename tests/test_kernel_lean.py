@@ -8,10 +8,13 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 from pytensor.compile.mode import Mode
+from pytensor.tensor.random.variable import shared_rng
 from pytensor.tensor.special import softmax
 
 from lstm_sentiment.kernel import build
 from lstm_sentiment.kernel.backend import Backend
+from lstm_sentiment.kernel.lean import HalfBernoulli
+from lstm_sentiment.model.lstm import dropout_keep, rng_updates
 
 pytestmark = pytest.mark.skipif(build.load() is None, reason="the LSTM kernel is unavailable here")
 
@@ -96,3 +99,39 @@ def test_casts_run_through_numpy():
     values = numpy.array([0.1, -2.5, 1e-40, 3.0000001, numpy.nan])
     assert_same(lean, plain, values)
     numpy.testing.assert_array_equal(lean(values)[0], values.astype("float32"))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 123])
+def test_half_bernoulli_draws_what_numpy_binomial_draws_and_leaves_the_same_state(seed):
+    a, b = numpy.random.default_rng(seed), numpy.random.default_rng(seed)
+    for size in [(64, 64), (3, 5, 7), (1,), (100_000,)]:
+        expected = a.binomial(1, 0.5, size=size)
+        got = numpy.asarray(HalfBernoulli().rng_fn(b, numpy.asarray(1), numpy.asarray(0.5), size), dtype="int64")
+        numpy.testing.assert_array_equal(got, expected)
+        assert b.bit_generator.state == a.bit_generator.state
+
+
+def _draws(function_of, seed, calls=4):
+    """``calls`` successive dropout draws (binomial(1, 0.5) of a shared generator, advanced at each call)."""
+    rng = shared_rng(seed=seed)
+    keep = dropout_keep((6, 11), rng)
+    f = function_of([], keep, rng_updates(keep))
+    return [f() for _ in range(calls)], f
+
+
+def test_the_dropout_draw_runs_as_half_bernoulli_with_the_plain_graph_draws():
+    lean, f = _draws(lambda i, o, u: Backend().function(i, o, updates=u), seed=7)
+    plain, _ = _draws(lambda i, o, u: pytensor.function(i, o, updates=u, mode=PLAIN), seed=7)
+    assert any(isinstance(n.op, HalfBernoulli) for n in f.maker.fgraph.toposort())
+    for a, b in zip(lean, plain):
+        assert a.dtype == b.dtype == "int64"
+        numpy.testing.assert_array_equal(a, b)
+    assert not all((a == lean[0]).all() for a in lean[1:])  # the generator advanced
+
+
+@pytest.mark.parametrize("n, p", [(2, 0.5), (1, 0.3)])
+def test_other_binomials_are_left_as_they_are(n, p):
+    rng = shared_rng(seed=3)
+    draws = rng.binomial(n, p, size=(4, 4))[1]
+    f = Backend().function([], draws)
+    assert not any(isinstance(n.op, HalfBernoulli) for n in f.maker.fgraph.toposort())
