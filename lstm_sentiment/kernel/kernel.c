@@ -80,6 +80,9 @@ enum { CHUNK = 32 };
 enum { WORDS = 64 };
 /* How many pairs ahead the words' gradient sums fetch a pair's dpreact. */
 enum { AHEAD = 4 };
+/* A real (step, row) pair costs the time loop about as much as PADDED padded ones, which it carries
+ * over (h and c copied, the gates zeroed): the rows' split among threads weighs them so. */
+enum { PADDED = 8 };
 
 /* Threads for a batch of B rows: at least 4 rows each, or a product is mostly overhead. */
 static int threads(int B) {
@@ -689,32 +692,34 @@ done:
 }
 
 /* Run `body` over the batch's rows, split into up to `threads` ranges of consecutive rows (so
- * that no two threads write the same cache line) of about equal work (real steps), each range
- * in its own thread; rows are independent through time. */
+ * that no two threads write the same cache line) of about equal work, each range in its own
+ * thread; rows are independent through time. */
 static int F(parallel)(void *(*body)(void *), F(job) proto) {
     const int B = proto.B, T = proto.T, nt = threads(B);
     F(job) jobs[MAX_THREADS];
     int status = 0;
-    long *done_by = malloc(sizeof(long) * B + 1); /* real steps of rows 0..r */
-    if (!done_by) return -1;
-    long total = 0;
+    long long *real_by = malloc(sizeof(long long) * 2 * B + 1), *work_by = real_by + B; /* of rows 0..r */
+    if (!real_by) return -1;
+    long long real = 0, work = 0;
     for (int r = 0; r < B; r++) {
-        for (int t = 0; t < T; t++) total += proto.mask[(size_t)t * B + r] != 0;
-        done_by[r] = total + r + 1; /* a masked-out row still costs a little */
+        long long row = 0;
+        for (int t = 0; t < T; t++) row += proto.mask[(size_t)t * B + r] != 0;
+        real_by[r] = real += row;
+        work_by[r] = work += PADDED * row + (T - row) + 1;
     }
-    total += B;
     for (int g = 0, r = 0; g < nt; g++) {
         const int first = r;
-        while (r < B && (g == nt - 1 || done_by[r] * nt <= total * (g + 1))) r++;
+        while (r < B && (g == nt - 1 || (work_by[r] + (r ? work_by[r - 1] : 0)) * nt <= 2 * work * (g + 1)))
+            r++; /* a row goes to the range its middle falls in */
         jobs[g] = proto;
         jobs[g].first = first;
         jobs[g].nown = r - first;
         jobs[g].part = g;
-        jobs[g].slot0 = first ? done_by[first - 1] - first : 0; /* real steps of the rows before */
+        jobs[g].slot0 = first ? real_by[first - 1] : 0; /* real steps of the rows before */
     }
     run_jobs(body, jobs, nt, sizeof(F(job)));
     for (int g = 0; g < nt; g++) status |= jobs[g].status;
-    free(done_by);
+    free(real_by);
     return status;
 }
 
