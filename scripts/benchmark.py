@@ -1,7 +1,7 @@
 """This package against PyTorch on the tutorial's model, side by side.
 
     python scripts/benchmark.py --data ../shared/data/imdb.pkl.gz [--config full] [--repeat 3] [--json out.json]
-    python scripts/benchmark.py --data ../shared/data/imdb.pkl.gz --profile [--config full]
+    python scripts/benchmark.py --data ../shared/data/imdb.pkl.gz --profile [--config full] [--repeat 3]
 
 Both sides train the same model (embedding, LSTM, mean over the real steps,
 dropout 0.5, linear + softmax) with the same optimizer (ADADELTA with rho
@@ -23,16 +23,19 @@ PyTensor's C backend), for the speed-up in the same run. Needs the ``bench``
 extra (PyTorch).
 
 With ``--profile``, instead, one process per thread count (1, and
-``--threads``) trains one epoch of ours after a first update and times each
-part of it: every Op's ``perform`` (the kernel's forward and backward passes,
-the latter with the embedding's gradient, the optimizer's step, the other
-Ops), the rest of the compiled functions' calls (thunk overhead),
-``prepare_data`` and the loop itself. The kernel's parts are given in
+``--threads``, alternating, ``--repeat`` times) trains one epoch of ours
+after a first update and times each part of it: every Op's ``perform`` (the
+kernel's forward and backward passes, the latter with the embedding's
+gradient, the optimizer's step, the other Ops), the rest of the compiled
+functions' calls (thunk overhead), ``prepare_data`` and the loop itself. The
+table shows, per thread count, the run whose epoch is the median, then every
+run's epoch and the scaling of the medians. The kernel's parts are given in
 GFLOP/s of the products they make (per real step, and per distinct word of
-a batch), against the best ``sgemm`` of 2048 x 2048 matrices measured in
-the same process (MKL, which the kernel uses, and NumPy's OpenBLAS), and the
-optimizer's step in GB/s of what it reads and writes, against a measured
-copy. PyTorch is not needed for it.
+a batch), against the best product measured in the same process: ``sgemm``
+of 2048 x 2048 matrices (MKL, and NumPy's OpenBLAS) and the kernel's own
+(its word table, 4096 x 128 by 128 x 512); the optimizer's step in GB/s of
+what it reads and writes, against a measured copy. PyTorch is not needed
+for it.
 """
 
 import argparse
@@ -285,8 +288,8 @@ def timed_performs():
 
 def machine_limits(threads):
     """The best of three, on ``threads`` threads: sgemm of 2048 x 2048 matrices in GFLOP/s with MKL (the
-    kernel's BLAS) and with NumPy's OpenBLAS; a copy of 256 MiB in GB/s (read and written), the faster
-    of one thread and ``threads``, best of five."""
+    kernel's BLAS) and with NumPy's OpenBLAS, and the kernel's own product (``kernel_product``); a copy
+    of 256 MiB in GB/s (read and written), the faster of one thread and ``threads``, best of five."""
     import ctypes
 
     from lstm_sentiment.kernel.build import mkl_ldflags
@@ -317,7 +320,20 @@ def machine_limits(threads):
             best(lambda: numpy.copyto(out, big), 5), best(lambda: list(pool.map(lambda p: numpy.copyto(*p), parts)), 5)
         )
     flops = 2 * n**3
-    return {"mkl": flops / mkl_s / 1e9, "openblas": flops / openblas_s / 1e9, "copy": 2 * big.nbytes / copy_s / 1e9}
+    limits = {"mkl": flops / mkl_s / 1e9, "openblas": flops / openblas_s / 1e9}
+    return dict(limits, kernel=kernel_product(best), copy=2 * big.nbytes / copy_s / 1e9)
+
+
+def kernel_product(best, n=4096, d=128):
+    """GFLOP/s of the kernel's own product (its loops where they apply, else MKL) on the word table of
+    ``n`` words of ``d`` units, (n, d) @ (d, 4d) + b, with the threads the kernel uses."""
+    from lstm_sentiment.kernel.build import address, function
+
+    rng = numpy.random.RandomState(0)
+    emb, W, b = (rng.rand(*shape).astype("float32") for shape in ((n, d), (d, 4 * d), (4 * d,)))
+    table = numpy.empty((n, 4 * d), dtype="float32")
+    product = function("lstm_table", "float32")
+    return 2 * n * d * 4 * d / best(lambda: product(n, d, *map(address, (emb, W, b, table)))) / 1e9
 
 
 def profile(path, threads, config):
@@ -366,7 +382,7 @@ def profile(path, threads, config):
 
 def profile_table(profiles, config):
     """One column per thread count: ms per update, share of the epoch, and each part's rate against
-    its limit (products: the best sgemm; the optimizer: the copy bandwidth)."""
+    its limit (products: the best of sgemm and the kernel's own; the optimizer: the copy bandwidth)."""
     first = next(iter(profiles.values()))
     lines = [
         f"profile of one training epoch, configuration {config}: {first['updates']} updates, "
@@ -384,17 +400,34 @@ def profile_table(profiles, config):
                 rate = work / seconds / 1e9
                 cell += f" {rate:6.1f} GB/s   {100 * rate / limits['copy']:3.0f}%"
             elif work:
-                rate = work / seconds / 1e9
-                cell += f" {rate:6.1f} GFLOP/s {100 * rate / max(limits['mkl'], limits['openblas']):3.0f}%"
+                rate, peak = work / seconds / 1e9, max(limits["mkl"], limits["openblas"], limits["kernel"])
+                cell += f" {rate:6.1f} GFLOP/s {100 * rate / peak:3.0f}%"
             cells += f"  {cell:<36}"
         lines.append(f"{row:20}{cells}")
     for n, p in profiles.items():
         limits = p["limits"]
         lines.append(
             f"limits, {n} thread{'s' if n > 1 else ''}: sgemm 2048^2 {limits['mkl']:.1f} GFLOP/s (MKL), "
-            f"{limits['openblas']:.1f} (OpenBLAS); copy {limits['copy']:.1f} GB/s"
+            f"{limits['openblas']:.1f} (OpenBLAS); the kernel's product {limits['kernel']:.1f}; "
+            f"copy {limits['copy']:.1f} GB/s"
         )
     return "\n".join(lines)
+
+
+def median_runs(runs):
+    """Of each thread count's profiles, the one whose epoch is the median (the lower of the middle two)."""
+    return {n: sorted(ps, key=lambda p: p["wall"])[(len(ps) - 1) // 2] for n, ps in runs.items()}
+
+
+def epochs_line(runs):
+    """Every profile's ms per update, per thread count, and the scaling of the medians."""
+    ms = {n: [1e3 * p["wall"] / p["updates"] for p in ps] for n, ps in runs.items()}
+    cells = "; ".join(f"{n} thread{'s' if n > 1 else ''} " + " ".join(f"{v:.2f}" for v in vs) for n, vs in ms.items())
+    line = f"epoch, ms per update, each run: {cells}"
+    if len(ms) > 1:
+        first, last = (statistics.median(vs) for vs in (ms[min(ms)], ms[max(ms)]))
+        line += f"; {max(ms)} threads against 1, medians: {first / last:.2f}x"
+    return line
 
 
 def run(side, path, threads, cold, cache, config):
@@ -485,12 +518,17 @@ def main(argv=None):
     read_options(args.config)  # a bad configuration stops here, not in every worker
     path = get_dataset_file(args.data)
     if args.profile:
+        runs = {n: [] for n in sorted({1, args.threads})}
         with tempfile.TemporaryDirectory(prefix="lstm-bench-cache-") as cache:
-            profiles = {n: run("profile", path, n, False, cache, args.config) for n in sorted({1, args.threads})}
-        print(profile_table(profiles, args.config))
+            for rep in range(args.repeat):
+                for n in runs:  # alternating, as the benchmark's sides
+                    print(f"profile {rep + 1}/{args.repeat}: {n} thread{'s' if n > 1 else ''}", file=sys.stderr)
+                    runs[n].append(run("profile", path, n, False, cache, args.config))
+        print(profile_table(median_runs(runs), args.config))
+        print(epochs_line(runs))
         if args.json:
             with open(args.json, "w") as f:
-                json.dump(profiles, f, indent=1)
+                json.dump(dict(median_runs(runs), runs=runs), f, indent=1)
         return
     sides = ("ours", "torch", "plain") if args.plain else ("ours", "torch")
     runs = {side: {k: [] for k in METRICS} for side in sides}

@@ -60,7 +60,7 @@ def test_table_and_last_line_of_the_full_configuration(marker_pkl, tmp_path):
 
 @pytest.mark.slow
 def test_the_profile_accounts_for_the_epoch_part_by_part(marker_pkl, tmp_path):
-    command = [sys.executable, SCRIPT, "--data", marker_pkl, "--profile", "--threads", "2"]
+    command = [sys.executable, SCRIPT, "--data", marker_pkl, "--profile", "--threads", "2", "--repeat", "2"]
     out = subprocess.run([*command, "--json", str(tmp_path / "p.json")], capture_output=True, text=True, check=True)
     bench, reviews = _benchmark(), _train_reviews(marker_pkl)
     lines = out.stdout.strip().splitlines()
@@ -71,7 +71,11 @@ def test_the_profile_accounts_for_the_epoch_part_by_part(marker_pkl, tmp_path):
         "epoch",
     ]
     profiles = json.loads((tmp_path / "p.json").read_text())
-    assert set(profiles) == {"1", "2"}
+    runs = profiles.pop("runs")
+    assert set(profiles) == set(runs) == {"1", "2"} and all(len(r) == 2 for r in runs.values())
+    for n, p in profiles.items():  # the table's run: of two, the faster epoch
+        assert p["wall"] == min(r["wall"] for r in runs[n])
+    assert lines[-1].startswith("epoch, ms per update, each run: 1 thread ") and "2 threads against 1" in lines[-1]
     for p in profiles.values():
         parts = p["parts"]
         assert all(parts[row] > 0 for row in bench.PARTS), parts  # each part's Ops were found and timed
