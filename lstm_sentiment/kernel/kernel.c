@@ -1,6 +1,6 @@
 /* The tutorial's LSTM layer over a whole minibatch, forward and backward, with
- * ADADELTA's update and the embedding's gradient, as compiled loops around BLAS
- * products (ops.py wraps each in a PyTensor Op).
+ * ADADELTA's update and the embedding's gradient, as compiled loops around
+ * matrix products (ops.py wraps each in a PyTensor Op).
  *
  * The same maths as lstm_layer (input projection, then the scan over _step):
  *   preact = h[t-1] @ U + (emb[t] @ W + b)      (gates side by side: i, f, o, c)
@@ -10,15 +10,17 @@
  * with h[-1] = c[-1] = 0. Rows whose mask is exactly 0 carry h and c over
  * unchanged, which is what the formula gives, so their products are skipped.
  * The batch's rows, independent through time, are shared among threads in
- * ranges of consecutive rows; each thread makes every BLAS call of its rows
- * itself, with one BLAS thread, so that no thread pool of the BLAS competes
- * with ours. The input projection and the weights' gradients are products
- * over a chunk of 32 steps of a thread's rows at a time, while they are in
- * its cache, and over the chunk's real (step, row) pairs only: a masked
- * pair's terms are 0. The products inside the time loop, h[t-1] @ U and
- * dpreact @ U^T, are in float32 with AVX2 and FMA this file's own loop over
- * U packed once per pass (panel_product, twice as wide with AVX-512), else BLAS. Mean pooling's sum over
- * time of mask * h, and its gradient, are computed as the steps go. A word's
+ * ranges of consecutive rows; each thread makes every product of its rows
+ * itself (a BLAS call with one BLAS thread, so that no thread pool of the
+ * BLAS competes with ours). The input projection and the weights' gradients
+ * are products over a chunk of 32 steps of a thread's rows at a time, while
+ * they are in its cache, and over the chunk's real (step, row) pairs only: a
+ * masked pair's terms are 0. The products inside the time loop, h[t-1] @ U
+ * and dpreact @ U^T, are in float32 with AVX2 and FMA this file's own loop
+ * over U packed once per pass (panel_product), else BLAS; with AVX-512 that
+ * loop is twice as wide, and it and panel_update make every float32 product.
+ * Mean pooling's sum over time of mask * h, and its gradient, are computed
+ * as the steps go. A word's
  * input projection can be a row of a table of Wemb @ W + b: of every word for
  * prediction, of the batch's distinct words in training, whose backward pass
  * then makes the embedding's and W's gradients per word too (lstm_*_words).
