@@ -882,14 +882,32 @@ done:
     return NULL;
 }
 
-/* `body` over the nw words, in nt ranges of about equal size, one job each. */
+/* A word's gradient products (4 D^2 multiply-adds, twice) cost about as much as summing D / 4 of its
+ * pairs' dpreact (4 D values each; measured: the two threads' shares of the words then take equal
+ * times). The first of words 0 .. nw whose work before it, the pairs of the words before it
+ * (proto.start) plus D / 4 per word, reaches `work`. */
+static int F(word_at)(const F(words_job) *proto, int nw, long long work) {
+    const long long per_word = proto->D / 4 + 1;
+    int lo = 0, hi = nw;
+    while (lo < hi) {
+        const int mid = lo + (hi - lo) / 2;
+        if (proto->start[mid] + per_word * mid < work) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* `body` over the nw words, in nt ranges of about equal work, one job each: of as many words, or,
+ * with proto.start, of as many pairs and words (F(word_at)). */
 static int F(over_words)(void *(*body)(void *), F(words_job) proto, int nw, int nt) {
     F(words_job) jobs[MAX_THREADS];
     int status = 0;
-    for (int g = 0; g < nt; g++) {
+    const long long work = proto.start ? proto.start[nw] + (proto.D / 4 + 1) * (long long)nw : nw;
+    for (int g = 0, end = 0; g < nt; g++) {
         jobs[g] = proto;
-        jobs[g].first = (int)((long long)nw * g / nt);
-        jobs[g].n = (int)((long long)nw * (g + 1) / nt) - jobs[g].first;
+        jobs[g].first = end;
+        end = g == nt - 1 ? nw : proto.start ? F(word_at)(&proto, nw, work * (g + 1) / nt) : (int)(work * (g + 1) / nt);
+        jobs[g].n = end - jobs[g].first;
         jobs[g].part = g;
         jobs[g].parts = nt;
         jobs[g].nw = nw;
