@@ -420,13 +420,13 @@ def median_runs(runs):
 
 
 def epochs_line(runs):
-    """Every profile's ms per update, per thread count, and the scaling of the medians."""
+    """Every profile's ms per update, per thread count, and the scaling of the median runs (the table's)."""
     ms = {n: [1e3 * p["wall"] / p["updates"] for p in ps] for n, ps in runs.items()}
     cells = "; ".join(f"{n} thread{'s' if n > 1 else ''} " + " ".join(f"{v:.2f}" for v in vs) for n, vs in ms.items())
     line = f"epoch, ms per update, each run: {cells}"
     if len(ms) > 1:
-        first, last = (statistics.median(vs) for vs in (ms[min(ms)], ms[max(ms)]))
-        line += f"; {max(ms)} threads against 1, medians: {first / last:.2f}x"
+        median = median_runs(runs)
+        line += f"; {max(ms)} threads against 1, medians: {median[min(ms)]['wall'] / median[max(ms)]['wall']:.2f}x"
     return line
 
 
@@ -504,7 +504,8 @@ def main(argv=None):
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="instead: where one training epoch of ours spends its time, part by part, with 1 thread and --threads",
+        help="instead: where one training epoch of ours spends its time, part by part, with 1 thread and "
+        "--threads, --repeat times each",
     )
     parser.add_argument("--worker", choices=["ours", "torch", "plain", "profile"], help=argparse.SUPPRESS)
     parser.add_argument("--started", type=float, help=argparse.SUPPRESS)

@@ -341,6 +341,21 @@ int lstm_has_panels(void) { return HAVE_PANELS; }
 /* Whether n bytes at a and b are the same (LSTMFromIds: are the parameters unchanged?). */
 int same_bytes(size_t n, const void *a, const void *b) { return memcmp(a, b, n) == 0; }
 
+/* Threads for the table rows of nw words: one per WORDS of them, at most the pool. */
+static int word_threads(int nw) { return pool_size() < nw / WORDS + 1 ? pool_size() : nw / WORDS + 1; }
+
+/* The first of words 0 .. nw whose work before it, the pairs of the words before it (start) plus
+ * per_word per word, reaches `work`. */
+static int word_at(const long long *start, long long per_word, int nw, long long work) {
+    int lo = 0, hi = nw;
+    while (lo < hi) {
+        const int mid = lo + (hi - lo) / 2;
+        if (start[mid] + per_word * mid < work) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
 /* Whether each of the K ids is a row of a table of n rows: in [-n, n), NumPy's bounds. */
 static int ids_in_range(long long n, long long K, const long long *ids) {
     for (long long k = 0; k < K; k++)
@@ -740,7 +755,6 @@ int F(lstm_forward)(int T, int B, int D, const REAL *emb, const REAL *mask, cons
     return status;
 }
 
-
 /* lstm_forward's pooled output, for the reviews ids (T,B), each id a row of table (n, 4D), negative
  * ones counted from its end: the projection of a word is looked up instead of computed. Returns -2,
  * having written nothing, if an id is out of [-n, n); -1 if the buffers cannot be allocated. */
@@ -882,31 +896,20 @@ done:
     return NULL;
 }
 
-/* A word's gradient products (4 D^2 multiply-adds, twice) cost about as much as summing D / 4 of its
- * pairs' dpreact (4 D values each; measured: the two threads' shares of the words then take equal
- * times). The first of words 0 .. nw whose work before it, the pairs of the words before it
- * (proto.start) plus D / 4 per word, reaches `work`. */
-static int F(word_at)(const F(words_job) *proto, int nw, long long work) {
-    const long long per_word = proto->D / 4 + 1;
-    int lo = 0, hi = nw;
-    while (lo < hi) {
-        const int mid = lo + (hi - lo) / 2;
-        if (proto->start[mid] + per_word * mid < work) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
-/* `body` over the nw words, in nt ranges of about equal work, one job each: of as many words, or,
- * with proto.start, of as many pairs and words (F(word_at)). */
+/* `body` over the nw words, in nt ranges of about equal work, one job each: of as many words, or, with
+ * proto.start, of as many pairs and words. A word's gradient products (4 D^2 multiply-adds, twice) cost
+ * about as much as summing D / 4 of its pairs' dpreact (4 D values each; measured: the threads' shares
+ * then take equal times). */
 static int F(over_words)(void *(*body)(void *), F(words_job) proto, int nw, int nt) {
     F(words_job) jobs[MAX_THREADS];
     int status = 0;
-    const long long work = proto.start ? proto.start[nw] + (proto.D / 4 + 1) * (long long)nw : nw;
+    const long long per_word = proto.D / 4 + 1, work = proto.start ? proto.start[nw] + per_word * nw : nw;
     for (int g = 0, end = 0; g < nt; g++) {
         jobs[g] = proto;
         jobs[g].first = end;
-        end = g == nt - 1 ? nw : proto.start ? F(word_at)(&proto, nw, work * (g + 1) / nt) : (int)(work * (g + 1) / nt);
+        end = g == nt - 1 ? nw
+              : proto.start ? word_at(proto.start, per_word, nw, work * (g + 1) / nt)
+                            : (int)(work * (g + 1) / nt);
         jobs[g].n = end - jobs[g].first;
         jobs[g].part = g;
         jobs[g].parts = nt;
@@ -920,8 +923,7 @@ static int F(over_words)(void *(*body)(void *), F(words_job) proto, int nw, int 
 /* The input projection of every word: table (n, 4D) = Wemb (n, D) @ W + b. */
 int F(lstm_table)(int n, int D, const REAL *Wemb, const REAL *W, const REAL *b, REAL *table) {
     F(words_job) proto = {.D = D, .Wemb = Wemb, .W = W, .b = b, .table = table};
-    const int nt = pool_size() < n / WORDS + 1 ? pool_size() : n / WORDS + 1;
-    return F(over_words)(F(table_rows), proto, n, nt) ? -1 : 0;
+    return F(over_words)(F(table_rows), proto, n, word_threads(n)) ? -1 : 0;
 }
 
 /* lstm_forward of emb[t, r] = Wemb[words[where[t * B + r]]], with h, c and gates (and, unless
@@ -931,8 +933,7 @@ int F(lstm_forward_words)(int T, int B, int D, int nw, const REAL *Wemb, const l
                           const REAL *U, REAL *h, REAL *c, REAL *gates, REAL *pool) {
     REAL *table = malloc(sizeof(REAL) * nw * 4 * D + 1);
     F(words_job) proto = {.D = D, .words = words, .Wemb = Wemb, .W = W, .b = b, .table = table};
-    const int nt = pool_size() < nw / WORDS + 1 ? pool_size() : nw / WORDS + 1;
-    int status = !table || F(over_words)(F(table_rows), proto, nw, nt);
+    int status = !table || F(over_words)(F(table_rows), proto, nw, word_threads(nw));
     F(job) rows = {.T = T, .B = B, .D = D, .ids = where, .table_rows = nw, .table = table, .mask = mask, .U = U,
                    .hw = h, .cw = c, .gw = gates, .pool = pool};
     status = status || F(parallel)(F(forward_rows), rows);
