@@ -98,6 +98,17 @@ def _layer_and_gradients(params, floatX, fused, T, B, rng_seed):
         return f(x.astype("float32").astype(floatX), m.astype(floatX)), f.maker.fgraph.toposort()
 
 
+def test_a_large_layers_weight_gradients_are_summed_from_the_threads_shares_by_the_threads(threads):
+    """At 128 units, dW and dU (65,536 values each) are added up from the threads' shares by the
+    threads themselves, each taking a range of the values: the scan's gradients still."""
+    params = _params(dict(OPTIONS, dim_proj=128))
+    scan, _ = _layer_and_gradients(params, "float64", False, 6, 13, 6)
+    fused, ops = _layer_and_gradients(params, "float64", True, 6, 13, 6)
+    assert any(isinstance(op, LSTM) for op in (n.op for n in ops))
+    for name, a, b in zip(["h", "dW", "dU", "db", "demb"], scan, fused):
+        numpy.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
 def test_float32_steps_run_in_panels_where_avx2_and_fma_are():
     cpuinfo = Path("/proc/cpuinfo")
     flags = cpuinfo.read_text().split() if cpuinfo.exists() else []
@@ -107,9 +118,10 @@ def test_float32_steps_run_in_panels_where_avx2_and_fma_are():
 
 
 # dim 32: U in 8 panels forward (4 dim columns) and 2 backward (dim columns); dim 48: 12 and 3, an
-# odd count (AVX-512 takes panels two at a time). Batch 13 leaves rows in blocks of 6 and fewer
-# (AVX2), or 7 and 6 (AVX-512), with any of 1 to 3 threads; batch 40, in 3 or 4 blocks with 1 thread.
-@pytest.mark.parametrize("dim, B", [(32, 13), (48, 40)])
+# odd count (AVX-512 takes panels two at a time, or four for 6 rows or fewer); dim 28: 7 forward, in
+# groups of 4, 2 and 1 for its batch of 5. Batch 13 leaves rows in blocks of 5 and 4 (AVX2), or 7
+# and 6 (AVX-512), and fewer with 2 or 3 threads; batch 40, in 7 or 4 blocks with 1 thread.
+@pytest.mark.parametrize("dim, B", [(32, 13), (48, 40), (28, 5)])
 @pytest.mark.parametrize("T", [1, 7, *(pytest.param(T, marks=pytest.mark.slow) for T in (45, 300))])
 def test_float32_panels_and_their_gradients_equal_the_float64_scan(threads, T, dim, B):
     params = _params(dict(OPTIONS, dim_proj=dim))
@@ -577,9 +589,9 @@ def test_adadelta_op_copies_unless_it_may_work_in_place():
     numpy.testing.assert_allclose(new_p, 1.0 + ud, rtol=1e-12)
 
 
-def test_adadelta_rows_defers_the_decay_of_rows_without_a_gradient():
+def test_adadelta_rows_defers_the_decay_of_rows_without_a_gradient(threads):
     for dtype, rtol, atol in (("float64", 1e-12, 1e-15), ("float32", 2e-6, 1e-6)):
-        for shape in ((40, 7), (700, 128)):  # one thread, and rows shared among threads
+        for shape in ((40, 7), (700, 128)):  # one thread; the threads taking blocks of 64 rows, the last of 60
             rng = numpy.random.default_rng(1)
             p, ru2, rg2 = (rng.random(shape).astype(dtype) for _ in range(3))
             state, rows = [p.copy(), ru2.copy(), rg2.copy()], [p, ru2, rg2, numpy.zeros(shape[0], dtype="int64")]

@@ -195,6 +195,14 @@ static void run_jobs(void *(*body)(void *), void *jobs, int n, size_t size) {
 #define HAVE_PANELS 1
 enum { PANEL = 16 };
 
+/* A value loaded once into a register for the FMAs that use it: left to itself, the compiler folds
+ * the load into each FMA when a block has few rows, and the loads, not the FMAs, then bound the
+ * loop (a step of 2 to 4 rows ran at 40% of the rate of 5 or more). */
+static inline __attribute__((always_inline)) __m256 in_register256(__m256 v) {
+    __asm__("" : "+x"(v));
+    return v;
+}
+
 /* C (R rows, 16 columns at C) = S + A (R, K) @ P, one panel (K, 16), where row r of S is at S[r] + s
  * (S NULL: C itself); R <= 6, known when inlined. */
 static inline __attribute__((always_inline)) void panel_block(int R, int K, const float *A, int lda, const float *P,
@@ -206,7 +214,8 @@ static inline __attribute__((always_inline)) void panel_block(int R, int K, cons
         c[r][1] = _mm256_loadu_ps(from + 8);
     }
     for (int k = 0; k < K; k++) {
-        const __m256 b0 = _mm256_loadu_ps(P + (size_t)k * PANEL), b1 = _mm256_loadu_ps(P + (size_t)k * PANEL + 8);
+        const __m256 b0 = in_register256(_mm256_loadu_ps(P + (size_t)k * PANEL));
+        const __m256 b1 = in_register256(_mm256_loadu_ps(P + (size_t)k * PANEL + 8));
         for (int r = 0; r < R; r++) {
             const __m256 a = _mm256_broadcast_ss(A + (size_t)r * lda + k);
             c[r][0] = _mm256_fmadd_ps(a, b0, c[r][0]);
@@ -226,16 +235,21 @@ static inline __attribute__((always_inline)) void panel_block(int R, int K, cons
  * at S[r] + s (S NULL: C itself). Each element's sum is the FMAs of panel_block, in the order of
  * k: the same bits as the AVX2 loop, at twice the width. */
 #define HAVE_PANELS16 1
+/* in_register256's, for a register of 16 floats */
+static inline __attribute__((always_inline)) __m512 in_register(__m512 v) {
+    __asm__("" : "+v"(v));
+    return v;
+}
 static inline __attribute__((always_inline)) void block16(int R, int W, int K, const float *A, size_t ar, size_t ak,
                                                           const float *B, size_t bw, size_t bk, const float *const *S,
                                                           int s, float *C, int ldc) {
-    __m512 c[12][2];
+    __m512 c[12][4];
     for (int r = 0; r < R; r++)
         for (int w = 0; w < W; w++)
             c[r][w] = _mm512_loadu_ps(S ? S[r] + s + w * PANEL : C + (size_t)r * ldc + w * PANEL);
     for (int k = 0; k < K; k++) {
-        __m512 b[2];
-        for (int w = 0; w < W; w++) b[w] = _mm512_loadu_ps(B + w * bw + k * bk);
+        __m512 b[4];
+        for (int w = 0; w < W; w++) b[w] = in_register(_mm512_loadu_ps(B + w * bw + k * bk));
         for (int r = 0; r < R; r++) {
             const __m512 a = _mm512_set1_ps(A[r * ar + k * ak]);
             for (int w = 0; w < W; w++) c[r][w] = _mm512_fmadd_ps(a, b[w], c[r][w]);
@@ -262,18 +276,33 @@ static inline __attribute__((always_inline)) void block16(int R, int W, int K, c
     default: block16(12, W, __VA_ARGS__);                                                                  \
     }
 
+/* block16 for R rows (1 to 6) and 4 panels. */
+#define BLOCKS16_4(...)                                                                                    \
+    switch (R) {                                                                                           \
+    case 1: block16(1, 4, __VA_ARGS__); break;                                                             \
+    case 2: block16(2, 4, __VA_ARGS__); break;                                                             \
+    case 3: block16(3, 4, __VA_ARGS__); break;                                                             \
+    case 4: block16(4, 4, __VA_ARGS__); break;                                                             \
+    case 5: block16(5, 4, __VA_ARGS__); break;                                                             \
+    default: block16(6, 4, __VA_ARGS__);                                                                   \
+    }
+
 /* C (n, N) = S + A (n, K) @ B, with B packed by pack_panels, row j of S at S[j] (S NULL: C += A @ B);
- * N a multiple of 16. The rows go in blocks of nearly equal size, at most 12. */
+ * N a multiple of 16. The rows go in blocks of nearly equal size, at most 12; a block of 6 rows or
+ * fewer takes 4 panels at a time (up to 24 accumulators), else 2. */
 static void panel_product(int n, int K, int N, const float *A, const float *P, const float *const *S, float *C) {
-    const int blocks = (n + 11) / 12;
-    for (int j = 0; j < N; j += 2 * PANEL, P += (size_t)2 * K * PANEL)
+    const int blocks = (n + 11) / 12, wide = n <= 6 ? 4 : 2;
+    for (int j = 0, W; j < N; j += W * PANEL, P += (size_t)W * K * PANEL) {
+        W = N - j >= wide * PANEL ? wide : N - j >= 2 * PANEL ? 2 : 1;
         for (int i = 0; i < blocks; i++) {
             const int r = n * i / blocks, R = n * (i + 1) / blocks - r;
             const float *a = A + (size_t)r * K, *const *s = S ? S + r : NULL;
             float *c = C + (size_t)r * N + j;
-            if (N - j >= 2 * PANEL) BLOCKS16(2, K, a, K, 1, P, (size_t)K * PANEL, PANEL, s, j, c, N)
+            if (W == 4) BLOCKS16_4(K, a, K, 1, P, (size_t)K * PANEL, PANEL, s, j, c, N)
+            else if (W == 2) BLOCKS16(2, K, a, K, 1, P, (size_t)K * PANEL, PANEL, s, j, c, N)
             else BLOCKS16(1, K, a, K, 1, P, (size_t)K * PANEL, PANEL, s, j, c, N)
         }
+    }
 }
 
 /* C (M, N) += A^T @ B for A (n, M) and B (n, N), rows lda and ldb apart (C's N apart), N a multiple of
@@ -295,15 +324,18 @@ static void panel_update(int n, int M, int N, const float *A, int lda, const flo
     }
 }
 #undef BLOCKS16
+#undef BLOCKS16_4
 #else
 /* C (n, N) = S + A (n, K) @ B, with B packed by pack_panels, row j of S at S[j] (S NULL: C += A @ B);
- * N a multiple of 16. */
+ * N a multiple of 16. The rows go in blocks of nearly equal size, at most 6. */
 static void panel_product(int n, int K, int N, const float *A, const float *P, const float *const *S, float *C) {
+    const int blocks = (n + 5) / 6;
     for (int p = 0; p < N / PANEL; p++, P += (size_t)K * PANEL, C += PANEL)
-        for (int r = 0; r < n; r += 6) {
+        for (int i = 0; i < blocks; i++) {
+            const int r = n * i / blocks;
             const float *a = A + (size_t)r * K, *const *s = S ? S + r : NULL;
             float *c = C + (size_t)r * N;
-            switch (n - r < 6 ? n - r : 6) {
+            switch (n * (i + 1) / blocks - r) {
             case 1: panel_block(1, K, a, K, P, s, p * PANEL, c, N); break;
             case 2: panel_block(2, K, a, K, P, s, p * PANEL, c, N); break;
             case 3: panel_block(3, K, a, K, P, s, p * PANEL, c, N); break;
@@ -770,17 +802,33 @@ int F(lstm_pooled_ids)(int T, int B, int D, long long n, const REAL *table, cons
     return status;
 }
 
-/* dW, db and dU: the sums of the nt parts' shares in sums, in a fixed order. */
-static void F(add_parts)(int nt, int D, const REAL *sums, REAL *dW, REAL *db, REAL *dU) {
-    const int G = 4 * D;
-    memset(dW, 0, sizeof(REAL) * D * G);
-    memset(dU, 0, sizeof(REAL) * D * G);
-    memset(db, 0, sizeof(REAL) * G);
-    for (int i = 0; i < nt; i++) {
-        const REAL *sW = sums + (size_t)i * (2 * D + 1) * G, *sU = sW + D * G, *sb = sU + D * G;
-        for (int k = 0; k < D * G; k++) { dW[k] += sW[k]; dU[k] += sU[k]; }
-        for (int k = 0; k < G; k++) db[k] += sb[k];
+/* Values [begin, end) of dW and dU (and, for the first range, db): the sums of the nt parts' shares. */
+typedef struct { int nt, D; long begin, end; const REAL *sums; REAL *dW, *db, *dU; } F(parts_sum);
+
+static void *F(sum_parts)(void *arg) {
+    const F(parts_sum) *a = arg;
+    const long G = 4 * a->D, part = (2 * a->D + 1) * G; /* a part's sums: dW's, dU's, then db's */
+    const long n = a->end - a->begin, nb = a->begin ? 0 : G;
+    REAL *restrict dW = a->dW + a->begin, *restrict dU = a->dU + a->begin, *restrict db = a->db;
+    for (int i = 0; i < a->nt; i++) {
+        const REAL *sW = a->sums + i * part + a->begin, *sU = sW + a->D * G, *sb = a->sums + i * part + 2 * a->D * G;
+        for (long k = 0; k < n; k++) {
+            dW[k] = (i ? dW[k] : 0) + sW[k];
+            dU[k] = (i ? dU[k] : 0) + sU[k];
+        }
+        for (long k = 0; k < nb; k++) db[k] = (i ? db[k] : 0) + sb[k];
     }
+    return NULL;
+}
+
+/* dW, db and dU: the sums of the nt parts' shares in sums, from 0, in the order of the parts
+ * (large ones shared among the threads: the same sums). */
+static void F(add_parts)(int nt, int D, const REAL *sums, REAL *dW, REAL *db, REAL *dU) {
+    const long n = 4L * D * D;
+    const int nj = n < (1L << 16) ? 1 : pool_size();
+    F(parts_sum) jobs[MAX_THREADS];
+    for (int i = 0; i < nj; i++) jobs[i] = (F(parts_sum)){nt, D, n * i / nj, n * (i + 1) / nj, sums, dW, db, dU};
+    run_jobs(F(sum_parts), jobs, nj, sizeof(F(parts_sum)));
 }
 
 /* Given dh (T,B,D), the gradient of the cost for every h[t] (or, with dh NULL, dpool (B,D), that
@@ -1064,34 +1112,41 @@ void F(adadelta)(long n, REAL *p, const REAL *g, REAL *ru2, REAL *rg2) {
     F(in_parts)(F(adadelta_part), (F(step)){0, n, p, ru2, rg2, g, 0, 0});
 }
 
-/* ADADELTA over rows [begin, end) of a (rows, cols) parameter, skipping every row whose gradient is
- * all zeros (an embedding's words that the batch lacks). For such a row a step changes nothing but
- * ru2 and rg2, each multiplied by rho; those products are made when the row next has a gradient,
- * by rho^k for the k steps it missed. seen[r] is the last step at which row r had a gradient,
- * `step` this one's number. One step missed gives the dense step's bits; more, the same values
- * up to rounding (one product instead of k). */
-typedef struct { long begin, end; int cols; long long step; REAL *p, *ru2, *rg2; const REAL *g; long long *seen; } F(rows);
+/* ADADELTA over the rows of a (rows, cols) parameter, skipping every row whose gradient is all zeros
+ * (an embedding's words that the batch lacks). For such a row a step changes nothing but ru2 and
+ * rg2, each multiplied by rho; those products are made when the row next has a gradient, by rho^k
+ * for the k steps it missed. seen[r] is the last step at which row r had a gradient, `step` this
+ * one's number. One step missed gives the dense step's bits; more, the same values up to rounding
+ * (one product instead of k). The threads take blocks of rows in turn from *next, as each finishes
+ * one: the rows with gradients, the batch's words, crowd the frequent words' low ids. */
+typedef struct { long rows, block, *next; int cols; long long step; REAL *p, *ru2, *rg2; const REAL *g; long long *seen; } F(rows);
+
+/* Row r's step, if its gradient is not all zeros. */
+static void F(adadelta_row)(const F(rows) *a, long r) {
+    const int n = a->cols;
+    const REAL *g = a->g + r * n;
+    int nonzero = 0, c;
+    for (c = 0; c < n; c++) nonzero |= g[c] != 0; /* no early exit: the loop vectorizes */
+    if (!nonzero) return;
+    REAL *ru2 = a->ru2 + r * n, *rg2 = a->rg2 + r * n;
+    const long long missed = a->step - a->seen[r] - 1;
+    if (missed > 0) {
+        const double decay = pow((double)ADADELTA_RHO, (double)missed);
+        for (c = 0; c < n; c++) {
+            ru2[c] = (REAL)(ru2[c] * decay);
+            rg2[c] = (REAL)(rg2[c] * decay);
+        }
+    }
+    F(step) row = {r * n, (r + 1) * n, a->p, a->ru2, a->rg2, a->g, 0, 0};
+    F(adadelta_part)(&row);
+    a->seen[r] = a->step;
+}
 
 static void *F(adadelta_rows_part)(void *arg) {
     const F(rows) *a = arg;
-    const int n = a->cols;
-    for (long r = a->begin; r < a->end; r++) {
-        const REAL *g = a->g + r * n;
-        int nonzero = 0, c;
-        for (c = 0; c < n; c++) nonzero |= g[c] != 0; /* no early exit: the loop vectorizes */
-        if (!nonzero) continue;
-        REAL *ru2 = a->ru2 + r * n, *rg2 = a->rg2 + r * n;
-        const long long missed = a->step - a->seen[r] - 1;
-        if (missed > 0) {
-            const double decay = pow((double)ADADELTA_RHO, (double)missed);
-            for (c = 0; c < n; c++) {
-                ru2[c] = (REAL)(ru2[c] * decay);
-                rg2[c] = (REAL)(rg2[c] * decay);
-            }
-        }
-        F(step) row = {r * n, (r + 1) * n, a->p, a->ru2, a->rg2, a->g, 0, 0};
-        F(adadelta_part)(&row);
-        a->seen[r] = a->step;
+    for (long first; (first = __atomic_fetch_add(a->next, a->block, __ATOMIC_RELAXED)) < a->rows;) {
+        const long end = first + a->block < a->rows ? first + a->block : a->rows;
+        for (long r = first; r < end; r++) F(adadelta_row)(a, r);
     }
     return NULL;
 }
@@ -1099,9 +1154,9 @@ static void *F(adadelta_rows_part)(void *arg) {
 void F(adadelta_rows)(long rows, int cols, long long step, REAL *p, const REAL *g, REAL *ru2, REAL *rg2,
                       long long *seen) {
     const int nt = rows * cols < (1L << 16) ? 1 : pool_size();
+    long next = 0, block = cols < (1 << 13) ? (1 << 13) / cols : 1; /* rows of about 8,192 values */
     F(rows) parts[MAX_THREADS];
-    for (int i = 0; i < nt; i++)
-        parts[i] = (F(rows)){rows * i / nt, rows * (i + 1) / nt, cols, step, p, ru2, rg2, g, seen};
+    for (int i = 0; i < nt; i++) parts[i] = (F(rows)){rows, block, &next, cols, step, p, ru2, rg2, g, seen};
     run_jobs(F(adadelta_rows_part), parts, nt, sizeof(F(rows)));
 }
 
