@@ -9,8 +9,8 @@
  *   h[t] = m * (o * tanh(c[t]))     + (1 - m) * h[t-1]
  * with h[-1] = c[-1] = 0. Rows whose mask is exactly 0 carry h and c over
  * unchanged, which is what the formula gives, so their products are skipped.
- * The batch's rows, independent through time, are shared among threads in
- * ranges of consecutive rows; each thread makes every product of its rows
+ * The batch's rows, independent through time, are shared among threads by
+ * their work; each thread makes every product of its rows
  * itself (a BLAS call with one BLAS thread, so that no thread pool of the
  * BLAS competes with ours). The input projection and the weights' gradients
  * are products over a chunk of 32 steps of a thread's rows at a time, while
@@ -388,6 +388,15 @@ static int word_at(const long long *start, long long per_word, int nw, long long
     return lo;
 }
 
+/* A row of a batch, its real pairs and its work: the rows are shared among the threads by work. */
+typedef struct { long long work, real; int row; } row_work;
+
+/* The heavier first; of equal ones, the lower row first. */
+static int heavier_first(const void *x, const void *y) {
+    const row_work *a = x, *b = y;
+    return a->work != b->work ? (a->work < b->work ? 1 : -1) : a->row - b->row;
+}
+
 /* Whether each of the K ids is a row of a table of n rows: in [-n, n), NumPy's bounds. */
 static int ids_in_range(long long n, long long K, const long long *ids) {
     for (long long k = 0; k < K; k++)
@@ -503,9 +512,10 @@ static void F(update)(int n, int M, int N, const REAL *A, int lda, const REAL *B
     if (n) GEMM(RowMajor, Trans, NoTrans, M, N, n, 1, A, lda, B, ldb, 1, C, N);
 }
 
-/* What one thread does of a pass: the time loop for its rows, first .. first + nown - 1. */
+/* What one thread does of a pass: the time loop for its nown rows, own[0] < own[1] < ... */
 typedef struct {
-    int T, B, D, first, nown, status;
+    int T, B, D, nown, status;
+    const int *own;
     const long long *ids; /* with table: the word of each (t, b), whose projection is a row of table */
     long long table_rows; /* with table: its rows, from whose end a negative id counts */
     const REAL *emb, *mask, *W, *b, *U, *h, *c, *gates, *dh, *dpool, *table;
@@ -541,7 +551,7 @@ static void *F(forward_rows)(void *arg) {
     F(job) *a = arg;
     const int T = a->T, B = a->B, D = a->D, G = 4 * D, nown = a->nown;
     REAL *h = a->hw, *c = a->cw, *gates = a->gw;
-    const int chunked = !a->table;
+    const int chunked = !a->table, consecutive = nown && a->own[nown - 1] - a->own[0] == nown - 1;
     REAL *pre = chunked ? NULL : malloc(sizeof(REAL) * nown * G + 1); /* a step's preactivations, with table */
     const REAL **src = chunked ? NULL : malloc(sizeof(REAL *) * nown + 1); /* and their rows of table */
     REAL *hprev = malloc(sizeof(REAL) * nown * D + 1);
@@ -568,29 +578,29 @@ static void *F(forward_rows)(void *arg) {
             int real = 0;
             for (int s = 0; s < steps; s++)
                 for (int q = 0; q < nown; q++) {
-                    const size_t tb = (size_t)(t + s) * B + a->first + q;
+                    const size_t tb = (size_t)(t + s) * B + a->own[q];
                     if (a->mask[tb] == 0) continue;
                     at[s * nown + q] = real;
                     memcpy(eb + (size_t)real++ * D, a->emb + tb * D, sizeof(REAL) * D);
                 }
             F(project)(&Wp, real, eb, a->b, xp);
         }
-        int n = 0; /* the active rows, as indices q from first */
+        int n = 0; /* the active rows, as indices q into own */
         for (int q = 0; q < nown; q++)
-            if (m[a->first + q] != 0) rows[n++] = q;
+            if (m[a->own[q]] != 0) rows[n++] = q;
         /* the step's preactivations: its rows of xp, consecutive, in place; or its rows of table plus the
          * step's product, which reads them where they are */
         REAL *ps = chunked && n ? xp + (size_t)at[(t % CHUNK) * nown + rows[0]] * G : pre;
-        const int all = n == nown; /* every row active: h[t-1] of the rows is consecutive as it is */
+        const int all = n == nown && consecutive; /* h[t-1] of the step's rows is consecutive as it is */
         for (int j = 0; j < n; j++) {
-            const int r = a->first + rows[j];
+            const int r = a->own[rows[j]];
             if (!chunked) src[j] = a->table + F(word)(a, (size_t)t * B + r) * G;
             if (!chunked && !hp) memcpy(pre + (size_t)j * G, src[j], sizeof(REAL) * G);
             if (hp && !all) memcpy(hprev + (size_t)j * D, hp + (size_t)r * D, sizeof(REAL) * D);
         }
-        if (hp) F(step_product)(&U, n, all ? hp + (size_t)a->first * D : hprev, src, ps);
+        if (hp) F(step_product)(&U, n, all ? hp + (size_t)a->own[0] * D : hprev, src, ps);
         for (int j = 0, q = 0; q < nown; q++) {
-            const int r = a->first + q;
+            const int r = a->own[q];
             REAL *hb = h + (now * B + r) * D, *cb = c + (now * B + r) * D;
             const REAL *h_ = hp ? hp + (size_t)r * D : NULL, *c_ = cp ? cp + (size_t)r * D : NULL;
             if (j == n || rows[j] != q) { /* masked: carry over */
@@ -607,13 +617,13 @@ static void *F(forward_rows)(void *arg) {
         }
         if (acc)
             for (int q = 0; q < nown; q++) {
-                const REAL mb = m[a->first + q], *hb = h + (now * B + a->first + q) * D;
+                const REAL mb = m[a->own[q]], *hb = h + (now * B + a->own[q]) * D;
                 for (int k = 0; k < D; k++) acc[(size_t)q * D + k] += (double)(hb[k] * mb);
             }
     }
     if (acc)
         for (int q = 0; q < nown; q++)
-            for (int k = 0; k < D; k++) a->pool[(size_t)(a->first + q) * D + k] = (REAL)acc[(size_t)q * D + k];
+            for (int k = 0; k < D; k++) a->pool[(size_t)a->own[q] * D + k] = (REAL)acc[(size_t)q * D + k];
     a->status = 0;
 restore:
     MKL_Set_Num_Threads_Local(blas_threads);
@@ -687,7 +697,7 @@ static void *F(backward_rows)(void *arg) {
         const REAL *m = a->mask + (size_t)t * B;
         int n = 0;
         for (int q = 0; q < nown; q++) {
-            const int r = a->first + q;
+            const int r = a->own[q];
             const size_t at = (size_t)t * B + r;
             if (a->dpool) /* mean pooling's gradient: dh[t] = mask[t] * dpool */
                 for (int k = 0; k < D; k++) dhc[(size_t)q * D + k] += m[r] * a->dpool[(size_t)r * D + k];
@@ -711,7 +721,7 @@ static void *F(backward_rows)(void *arg) {
                 fetch(a->gates + (at - 2 * B) * G, sizeof(REAL) * G);
                 fetch(a->c + (at - 2 * B) * D, sizeof(REAL) * D);
             }
-            F(cell_back)(D, m[a->first + q], a->gates + at * G, a->c + at * D, t ? a->c + (at - B) * D : zero,
+            F(cell_back)(D, m[a->own[q]], a->gates + at * G, a->c + at * D, t ? a->c + (at - B) * D : zero,
                          tc, dxt + (size_t)j * G, dhc + (size_t)q * D, dcc + (size_t)q * D);
         }
         if (t && n) { /* dh[t-1] += dpreact @ U^T */
@@ -740,35 +750,43 @@ done:
     return NULL;
 }
 
-/* Run `body` over the batch's rows, split into up to `threads` ranges of consecutive rows (so
- * that no two threads write the same cache line) of about equal work, each range in its own
- * thread; rows are independent through time. */
+/* Run `body` over the batch's rows, shared among up to `threads` jobs, each in its own thread; rows are
+ * independent through time. A row's work is its padded pairs plus PADDED per real pair; the rows, the
+ * heaviest first, go each to the job with the least work so far (so the jobs' work differs by about
+ * the lightest row's at most: ranges of consecutive rows differed by up to half a row's), and each job
+ * takes its rows in increasing order. The split depends on the mask alone: the same sums every time. */
 static int F(parallel)(void *(*body)(void *), F(job) proto) {
     const int B = proto.B, T = proto.T, nt = threads(B);
     F(job) jobs[MAX_THREADS];
-    int status = 0;
-    long long *real_by = malloc(sizeof(long long) * 2 * B + 1), *work_by = real_by + B; /* of rows 0..r */
-    if (!real_by) return -1;
-    long long real = 0, work = 0;
+    long long load[MAX_THREADS] = {0}, real[MAX_THREADS] = {0};
+    int status = 0, count[MAX_THREADS] = {0}, at[MAX_THREADS];
+    row_work *rows = malloc(sizeof(row_work) * B + 1);
+    int *job_of = malloc(sizeof(int) * 2 * B + 1), *own = job_of + B;
+    if (!rows || !job_of) { free(rows); free(job_of); return -1; }
     for (int r = 0; r < B; r++) {
-        long long row = 0;
-        for (int t = 0; t < T; t++) row += proto.mask[(size_t)t * B + r] != 0;
-        real_by[r] = real += row;
-        work_by[r] = work += PADDED * row + (T - row) + 1;
+        long long n = 0;
+        for (int t = 0; t < T; t++) n += proto.mask[(size_t)t * B + r] != 0;
+        rows[r] = (row_work){PADDED * n + (T - n) + 1, n, r};
     }
-    for (int g = 0, r = 0; g < nt; g++) {
-        const int first = r;
-        while (r < B && (g == nt - 1 || (work_by[r] + (r ? work_by[r - 1] : 0)) * nt <= 2 * work * (g + 1)))
-            r++; /* a row goes to the range its middle falls in */
+    qsort(rows, B, sizeof(row_work), heavier_first);
+    for (int i = 0; i < B; i++) {
+        int g = 0;
+        for (int k = 1; k < nt; k++) g = load[k] < load[g] ? k : g;
+        load[g] += rows[i].work, real[g] += rows[i].real, count[g]++;
+        job_of[rows[i].row] = g;
+    }
+    for (int g = 0, first = 0; g < nt; first += count[g++]) {
         jobs[g] = proto;
-        jobs[g].first = first;
-        jobs[g].nown = r - first;
+        jobs[g].own = own + (at[g] = first);
+        jobs[g].nown = count[g];
         jobs[g].part = g;
-        jobs[g].slot0 = first ? real_by[first - 1] : 0; /* real steps of the rows before */
+        jobs[g].slot0 = g ? jobs[g - 1].slot0 + real[g - 1] : 0; /* real pairs of the jobs before */
     }
+    for (int r = 0; r < B; r++) own[at[job_of[r]]++] = r;
     run_jobs(body, jobs, nt, sizeof(F(job)));
     for (int g = 0; g < nt; g++) status |= jobs[g].status;
-    free(real_by);
+    free(rows);
+    free(job_of);
     return status;
 }
 
