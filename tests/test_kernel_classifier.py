@@ -121,5 +121,25 @@ def test_the_models_cost_and_gradients_are_the_ops_around_the_kernel():
     grads = pytensor.grad(model.cost, list(tparams.values()))
     fn = Backend().function([model.x, model.mask, model.y], [model.cost, *grads])
     ops = {type(n.op).__name__ for n in fn.maker.fgraph.apply_nodes}
-    assert {"Classifier", "ClassifierGrad", "LSTMFromIds", "LSTMGradFromIds"} <= ops
-    assert not ops & {"Softmax", "Dot22", "Dot"} and len(fn.maker.fgraph.apply_nodes) <= 16
+    assert {"ClassifierGrad", "LSTMFromIds", "LSTMGradFromIds"} <= ops
+    assert not ops & {"Softmax", "Dot22", "Dot"} and len(fn.maker.fgraph.apply_nodes) <= 15
+    # the cost comes with its gradient, from one node: no Classifier of its own
+    assert "Classifier" not in ops
+    assert [n.op.cost for n in fn.maker.fgraph.apply_nodes if isinstance(n.op, ClassifierGrad)] == [True]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("use_noise", [0.0, 1.0])
+def test_the_gradient_that_gives_the_cost_gives_the_classifiers_cost_and_the_same_gradients(dtype, use_noise):
+    values = batch(dtype, seed=3)
+    inputs = [values[k] for k in ("total", "steps", "keep")] + [numpy.asarray(use_noise, dtype)]
+    inputs += [values[k] for k in ("U", "b", "y")]
+    dout = numpy.asarray(0.7, dtype)
+    cost, grads, both = [[None]], [[None] for _ in range(3)], [[None] for _ in range(4)]
+    Classifier("cost").perform(None, inputs, cost)
+    ClassifierGrad("cost").perform(None, [*inputs, dout], grads)
+    ClassifierGrad("cost", cost=True).perform(None, [*inputs, dout], both)
+    for want, got in zip([*grads, *cost], both):
+        assert got[0].dtype == dtype and numpy.array_equal(got[0], want[0])
+    with pytest.raises(ValueError, match="only output='cost'"):
+        ClassifierGrad("pred", cost=True)

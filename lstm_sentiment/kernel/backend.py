@@ -26,6 +26,7 @@ from pytensor.graph.rewriting.basic import EquilibriumGraphRewriter, dfs_rewrite
 from pytensor.link.vm import VMLinker
 
 from .build import load, mkl_ldflags
+from .classifier import CLASSIFIER_REWRITES
 from .lean import INLINE_REWRITES, LEAN_REWRITES
 from .ops import GRAPH_REWRITES, INPLACE_REWRITES
 
@@ -45,10 +46,11 @@ def default_floatX():
 
 
 # (rewriter, position in PyTensor's sequence): the kernel's Ops and the softmax's inner graph right
-# after "specialize" (2), the lean NumPy Ops before the destroy handler (49.5), ADADELTA in place after it.
+# after "specialize" (2), the lean NumPy Ops (and the classifier's cost with its gradient) before the destroy
+# handler (49.5), ADADELTA in place after it.
 KERNEL_REWRITES = (
     (EquilibriumGraphRewriter(GRAPH_REWRITES + INLINE_REWRITES, max_use_ratio=10), 2.5),
-    (dfs_rewriter(*LEAN_REWRITES), 49.2),
+    (dfs_rewriter(*LEAN_REWRITES, *CLASSIFIER_REWRITES), 49.2),
     (dfs_rewriter(*INPLACE_REWRITES), 50.3),
 )
 # PyTensor's C loop over the thunks (compiled once, in about a second) calling Python thunks: 1 to 2 ms
