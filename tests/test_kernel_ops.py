@@ -98,15 +98,21 @@ def _layer_and_gradients(params, floatX, fused, T, B, rng_seed):
         return f(x.astype("float32").astype(floatX), m.astype(floatX)), f.maker.fgraph.toposort()
 
 
-def test_a_large_layers_weight_gradients_are_summed_from_the_threads_shares_by_the_threads(threads):
+@pytest.mark.parametrize("T", [1, 7, *(pytest.param(T, marks=pytest.mark.slow) for T in (45, 300))])
+def test_a_large_layers_weight_gradients_are_summed_from_the_threads_shares_by_the_threads(threads, T):
     """At 128 units, dW and dU (65,536 values each) are added up from the threads' shares by the
-    threads themselves, each taking a range of the values: the scan's gradients still."""
-    params = _params(dict(OPTIONS, dim_proj=128))
-    scan, _ = _layer_and_gradients(params, "float64", False, 6, 13, 6)
-    fused, ops = _layer_and_gradients(params, "float64", True, 6, 13, 6)
+    threads themselves, each taking a range of the values: the scan's gradients still, in float64
+    and, through the panels, in float32."""
+    params = {k: v.astype("float32") for k, v in _params(dict(OPTIONS, dim_proj=128)).items()}
+    scan, _ = _layer_and_gradients(params, "float64", False, T, 13, T)
+    fused, ops = _layer_and_gradients(params, "float64", True, T, 13, T)
     assert any(isinstance(op, LSTM) for op in (n.op for n in ops))
     for name, a, b in zip(["h", "dW", "dU", "db", "demb"], scan, fused):
         numpy.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12, err_msg=name)
+    single, _ = _layer_and_gradients(params, "float32", True, T, 13, T)
+    for name, a, b in zip(["h", "dW", "dU", "db", "demb"], scan, single):
+        assert b.dtype == "float32"
+        numpy.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * numpy.abs(a).max(), err_msg=name)
 
 
 def test_float32_steps_run_in_panels_where_avx2_and_fma_are():

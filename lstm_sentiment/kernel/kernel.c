@@ -10,20 +10,20 @@
  * with h[-1] = c[-1] = 0. Rows whose mask is exactly 0 carry h and c over
  * unchanged, which is what the formula gives, so their products are skipped.
  * The batch's rows, independent through time, are shared among threads by
- * their work; each thread makes every product of its rows
- * itself (a BLAS call with one BLAS thread, so that no thread pool of the
- * BLAS competes with ours). The input projection and the weights' gradients
- * are products over a chunk of 32 steps of a thread's rows at a time, while
- * they are in its cache, and over the chunk's real (step, row) pairs only: a
- * masked pair's terms are 0. The products inside the time loop, h[t-1] @ U
- * and dpreact @ U^T, are in float32 with AVX2 and FMA this file's own loop
- * over U packed once per pass (panel_product), else BLAS; with AVX-512 that
- * loop is twice as wide, and it and panel_update make every float32 product.
+ * their work; each thread makes every product of its rows itself (a BLAS
+ * call with one BLAS thread, so that no thread pool of the BLAS competes
+ * with ours). The input projection and the weights' gradients are products
+ * over a chunk of 32 steps of a thread's rows at a time, while they are in
+ * its cache, and over the chunk's real (step, row) pairs only: a masked
+ * pair's terms are 0. The products inside the time loop, h[t-1] @ U and
+ * dpreact @ U^T, are in float32 with AVX2 and FMA this file's own loop over
+ * U packed once per pass (panel_product), else BLAS; with AVX-512 that loop
+ * is twice as wide, and it and panel_update make every float32 product.
  * Mean pooling's sum over time of mask * h, and its gradient, are computed
- * as the steps go. A word's
- * input projection can be a row of a table of Wemb @ W + b: of every word for
- * prediction, of the batch's distinct words in training, whose backward pass
- * then makes the embedding's and W's gradients per word too (lstm_*_words).
+ * as the steps go. A word's input projection can be a row of a table of
+ * Wemb @ W + b: of every word for prediction, of the batch's distinct words
+ * in training, whose backward pass then makes the embedding's and W's
+ * gradients per word too (lstm_*_words).
  *
  * build.py compiles this file at first use. It includes itself twice, to
  * define every function for float (suffix _f32) and for double (_f64).
@@ -230,7 +230,7 @@ static inline __attribute__((always_inline)) void panel_block(int R, int K, cons
 
 #if defined(__AVX512F__)
 /* With AVX-512, 16 columns are one register, and a block is R <= 12 rows by W <= 2 panels of 16
- * columns (24 accumulators of 32 registers): C (R, 16 W) = S + A (R, K) @ B (K, 16 W), where A's
+ * columns, or R <= 6 by W = 4 (at most 24 accumulators of 32 registers): C (R, 16 W) = S + A (R, K) @ B (K, 16 W), where A's
  * element (r, k) is at A[r * ar + k * ak], panel w's row k at B + w * bw + k * bk, and row r of S
  * at S[r] + s (S NULL: C itself). Each element's sum is the FMAs of panel_block, in the order of
  * k: the same bits as the AVX2 loop, at twice the width. */
