@@ -12,9 +12,9 @@ import numpy
 
 from .base.cli import run
 from .base.errors import ModelFileError
-from .base.files import save_figure
+from .base.files import check_figure_path, save_figure
 from .base.logs import logger
-from .model.files import PARAMS, options_path, read_model, read_options
+from .model.files import options_path, read_checked_model, read_options
 
 
 def _history(model):
@@ -35,15 +35,14 @@ def _err(value):
 
 
 def report(path):
-    """The report's text."""
-    model, options = read_model(path), read_options(path)
+    """The report's text, for a model that passes the checks of ``predict``."""
+    model, built = read_checked_model(path)
+    options = read_options(path)
     updates, errs = _history(model)
     lines = [f"model: {path}"]
     if options is None:
         lines.append(f"options: none ({options_path(path)} is missing: a model of the Theano tutorial?)")
-        wemb = model.params.get("Wemb")
-        n_words, dim_proj = wemb.shape if wemb is not None and wemb.ndim == 2 else ("?", "?")
-        lines.append(f"  from its arrays: dim_proj {dim_proj}, n_words {n_words}")
+        lines.append(f"  from its arrays: dim_proj {built['dim_proj']}, n_words {built['n_words']}")
     else:
         lines.append("options:")
         lines += [f"  {k} {options[k]}" for k in sorted(options)]
@@ -52,9 +51,6 @@ def report(path):
         lines.append("final: " + "  ".join(f"{k} {float(model.final[k]):.4f}" for k in final))
     else:
         lines.append("final: none yet (training did not finish: a checkpoint, or an interrupted run)")
-    missing = [k for k in PARAMS if k not in model.params]
-    if missing:
-        lines.append(f"missing parameters: {', '.join(missing)}")
     if updates is None:
         lines.append("update index of each validation: not recorded (a model of the Theano tutorial?)")
     if len(errs):
@@ -77,7 +73,8 @@ def plot(path, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    model, options = read_model(path), read_options(path)
+    model, _ = read_checked_model(path)
+    options = read_options(path)
     updates, errs = _history(model)
     if not len(errs):
         raise ModelFileError(f"{path}: history_errs is empty: no validation to plot yet")
@@ -129,9 +126,9 @@ def main(argv=None):
     parser.add_argument("--sweep", metavar="DIR", help="instead of a model: the table of the sweep in DIR")
     parser.add_argument(
         "--plot",
-        metavar="PNG",
-        help="draw validation and test error against updates here (with --sweep: every trial's validation "
-        "error, and the best against each searched argument)",
+        metavar="IMAGE",
+        help="draw validation and test error against updates into this image, e.g. curves.png (.pdf and .svg "
+        "too; with --sweep: every trial's validation error, and the best against each searched argument)",
     )
     args = parser.parse_args(argv)
     if (args.model is None) == (args.sweep is None):
@@ -140,6 +137,8 @@ def main(argv=None):
 
 
 def _report(path, out):
+    if out:
+        check_figure_path(out)
     print(report(path))
     if out:
         plot(path, out)
@@ -150,6 +149,8 @@ def _report_sweep(folder, out):
     from .sweeps.plot import plot_sweep
     from .sweeps.results import format_table, read_table
 
+    if out:
+        check_figure_path(out)
     print(format_table(*read_table(folder)), end="")
     if out:
         plot_sweep(folder, out)

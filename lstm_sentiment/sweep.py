@@ -14,7 +14,7 @@ import shlex
 import sys
 
 from .base.cli import import_configured, run
-from .base.errors import Error, TrainingInterrupted
+from .base.errors import Error, SweepFailed, TrainingInterrupted
 
 __all__ = ["main", "sweep"]
 
@@ -31,12 +31,18 @@ def sweep(space_path, trials, out, address=None, resume=False, cpus_per_trial=1)
     missing = [m for m in ("ray", "optuna") if importlib.util.find_spec(m) is None]
     if missing:
         raise Error(f'sweeps need {" and ".join(missing)}: pip install -e ".[sweep]" (Ray Tune and Optuna)')
-    check_start(space, trials, out, resume)
+    check_start(space, trials, out, resume, address)
     # preprocessed once, here, rather than by every trial at once; trials get the imdb.pkl's absolute path
     dataset = get_dataset_file(space.fixed.get("dataset", "imdb"), space.fixed.get("data_dir"))
     space = dataclasses.replace(space, fixed=dict(space.fixed, dataset=os.path.abspath(dataset)))
     rows = run_sweep(space, trials, out, address, resume, cpus_per_trial)
     print(results.format_table(rows, list(space.search)), end="")
+    failed = [r for r in rows if r["status"] == "failed"]
+    if failed and len(failed) == len(rows):
+        raise SweepFailed(
+            f"all {len(rows)} trials failed, the first with {failed[0]['error']} (each trial's log: "
+            f"{os.path.join(out, 'trials', '<trial>', 'train.log')})"
+        )
     unfinished = sum(r["status"] == "unfinished" for r in rows)
     if unfinished:
         args = shlex.join(["--space", space_path, "--trials", str(trials), "--out", out, "--resume"])

@@ -10,14 +10,7 @@ import pytest
 
 from lstm_sentiment.base.errors import DataError, ModelFileError
 from lstm_sentiment.imdb import read_dictionary as read_pkl_dictionary
-from lstm_sentiment.model.files import (
-    read_dictionary,
-    read_model,
-    read_options,
-    write_dictionary,
-    write_model,
-    write_options,
-)
+from lstm_sentiment.model.files import read_dictionary, read_model, read_options, write_model
 from lstm_sentiment.model.trained import load_model
 
 from test_report import OPTIONS, params
@@ -26,9 +19,7 @@ from test_report import OPTIONS, params
 @pytest.fixture
 def model(tmp_path):
     path = str(tmp_path / "m.npz")
-    write_model(path, params(), [[0.4, 0.5]], [7], valid_err=0.4)
-    write_options(path, dict(OPTIONS, encoder="lstm"))
-    write_dictionary(path, {"good": 2, "café": 3})
+    write_model(path, params(), [[0.4, 0.5]], [7], dict(OPTIONS, encoder="lstm"), {"good": 2, "café": 3}, valid_err=0.4)
     return path
 
 
@@ -93,35 +84,34 @@ def test_the_dictionary_error_paths_of_load_model(model, tmp_path):
 
 
 def test_options_that_cannot_build_the_model_are_refused(model):
-    path = pathlib.Path(f"{model}.json")
-    options = json.loads(path.read_text())
-    path.write_text(json.dumps(dict(options, dim_proj="three")))
+    options = read_options(model)
+    write_model(model, params(), [[0.4, 0.5]], [7], dict(options, dim_proj="three"), {"good": 2})
     with pytest.raises(ModelFileError, match="m.npz.json: dim_proj is 'three', not a positive integer"):
         load_model(model)
-    path.write_text(json.dumps(dict(options, dim_proj=4)))
+    write_model(model, params(), [[0.4, 0.5]], [7], dict(options, dim_proj=4), {"good": 2})
     with pytest.raises(ModelFileError, match=r"'Wemb' has shape \(5, 3\), but dim_proj=4, n_words=5 and ydim=2"):
         load_model(model)
 
 
 def _model_with_companions(tmp_path, dictionary):
-    """A model saved as training saves it: the companions first, their digests in the npz."""
     path = str(tmp_path / "c.npz")
-    digests = dict(
-        options=write_options(path, dict(OPTIONS, encoder="lstm")),
-        dictionary=write_dictionary(path, dictionary) if dictionary is not None else "",
-    )
-    write_model(path, params(), [[0.4, 0.5]], [7], companions=digests)
+    write_model(path, params(), [[0.4, 0.5]], [7], dict(OPTIONS, encoder="lstm"), dictionary)
     return path
+
+
+def _write_json(path, value):
+    """A companion written on its own, as a save killed between its renames leaves one, or a user's copy."""
+    pathlib.Path(path).write_text(json.dumps(value))
 
 
 def test_companions_of_another_model_or_of_a_torn_save_are_refused(tmp_path):
     path = _model_with_companions(tmp_path, {"good": 2, "bad": 3})
     assert load_model(path).dictionary == {"good": 2, "bad": 3}
-    write_dictionary(path, {"good": 3, "bad": 2})  # as a save killed between the dictionary and the npz
+    _write_json(f"{path}.dict.json", {"good": 3, "bad": 2})
     with pytest.raises(ModelFileError, match=r"c.npz.dict.json: not the dictionary saved with c.npz"):
         load_model(path)
     assert load_model(path, dictionary=write_pkl_dictionary(tmp_path)).dictionary == {"w": 2}  # the user's choice
-    write_options(path, dict(OPTIONS, encoder="lstm", lrate=0.5))
+    _write_json(f"{path}.json", dict(OPTIONS, encoder="lstm", lrate=0.5))
     with pytest.raises(ModelFileError, match=r"c.npz.json: not the options saved with c.npz"):
         load_model(path)
 
@@ -130,9 +120,40 @@ def test_a_dictionary_beside_a_model_saved_without_one_is_refused(tmp_path):
     path = _model_with_companions(tmp_path, None)
     with pytest.raises(ModelFileError, match=r"dict.json: missing"):
         load_model(path)
-    write_dictionary(path, {"stale": 2})  # left by an earlier model at this path
+    _write_json(f"{path}.dict.json", {"stale": 2})  # copied there by hand
     with pytest.raises(ModelFileError, match=r"c.npz.dict.json: not the dictionary saved with c.npz"):
         load_model(path)
+
+
+def test_a_model_saved_without_a_dictionary_removes_the_one_of_the_model_it_replaces(tmp_path):
+    path = _model_with_companions(tmp_path, {"old": 2})
+    assert read_dictionary(path) == {"old": 2}
+    _model_with_companions(tmp_path, None)
+    assert not os.path.exists(f"{path}.dict.json") and read_options(path)["dim_proj"] == 3
+
+
+def test_a_full_disk_while_the_model_is_written_leaves_all_three_files_as_they_were(tmp_path, monkeypatch):
+    """The options and dictionary are written before the npz: the disk filling at the npz's fsync must
+    leave the old options and dictionary too, or the old model would no longer load."""
+    import errno
+
+    from lstm_sentiment.base.errors import DiskFull
+
+    path = _model_with_companions(tmp_path, {"old": 2})
+    before = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    fsync, calls = os.fsync, []
+
+    def full_at_the_third(fd):
+        calls.append(fd)
+        if len(calls) == 3:  # options, dictionary, then the npz
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_at_the_third)
+    with pytest.raises(DiskFull, match=r"c.npz.json, .*c.npz.dict.json and .*c.npz: cannot write them \(No space"):
+        write_model(path, params(), [[0.1, 0.2]], [9], dict(OPTIONS, encoder="lstm", lrate=0.5), {"new": 2})
+    assert {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)} == before
+    assert load_model(path).dictionary == {"old": 2}
 
 
 def write_pkl_dictionary(tmp_path):

@@ -8,7 +8,8 @@ import matplotlib.image
 import numpy
 import pytest
 
-from lstm_sentiment.model.files import write_model, write_options
+from lstm_sentiment.base.errors import ModelFileError
+from lstm_sentiment.model.files import write_model
 from lstm_sentiment.report import plot, report
 
 HISTORY = [[0.5, 0.52], [0.31, 0.33], [0.2, 0.24], [0.25, 0.27], [0.2, 0.22], [0.28, 0.3]]
@@ -27,8 +28,9 @@ def params(dim=3, n_words=5):
 @pytest.fixture
 def model(tmp_path):
     path = str(tmp_path / "m.npz")
-    write_model(path, params(), HISTORY, UPDATES, early_stop=True, train_err=0.11, valid_err=0.2, test_err=0.22)
-    write_options(path, OPTIONS)
+    write_model(
+        path, params(), HISTORY, UPDATES, OPTIONS, early_stop=True, train_err=0.11, valid_err=0.2, test_err=0.22
+    )
     return path
 
 
@@ -47,8 +49,10 @@ def test_report_lists_options_errors_best_row_and_history(model):
 def test_a_valid_only_history_shows_its_test_errors_as_not_computed(tmp_path):
     path = str(tmp_path / "v.npz")
     history = [[v, float("nan")] for v, _ in HISTORY]
-    write_model(path, params(), history, UPDATES, early_stop=False, train_err=0.1, valid_err=0.2, test_err=0.23)
-    write_options(path, dict(OPTIONS, valid_only=True))
+    options = dict(OPTIONS, valid_only=True)
+    write_model(
+        path, params(), history, UPDATES, options, early_stop=False, train_err=0.1, valid_err=0.2, test_err=0.23
+    )
     text = report(path)
     assert "best validation: row 4 (update 100): valid_err 0.2000 test_err -" in text
     assert "    4      100     0.2000          -" in text and "nan" not in text
@@ -102,5 +106,42 @@ def test_the_command(model, tmp_path):
         text=True,
         timeout=300,
     )
-    assert done.returncode == 2 and "c.xyz: cannot write the plot there" in done.stderr
+    assert done.returncode == 2 and "c.xyz: name an image file ending in .png, .pdf, .svg" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("name", ["curves", "sub", "c.xyz", "missing/c.png"])
+def test_plot_names_that_are_not_an_image_file_are_refused_before_the_report_and_nothing_is_written(
+    model, tmp_path, capsys, name
+):
+    from lstm_sentiment.report import main
+
+    (tmp_path / "sub").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main([model, "--plot", str(tmp_path / name)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith(f"error: {tmp_path / name}: "), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no curves.png for "curves"
+
+
+def test_plot_writes_exactly_the_path_it_names_in_its_format(model, tmp_path):
+    plot(model, str(tmp_path / "c.PDF"))
+    assert (tmp_path / "c.PDF").read_bytes().startswith(b"%PDF")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.PDF", "m.npz", "m.npz.json"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(U=None), "these parameters are not in the archive: U"),
+        (dict(lstm_W=params()["lstm_W"] * numpy.nan), "parameter 'lstm_W' holds values that are not finite"),
+        (dict(Wemb=numpy.zeros((5, 4), "float32")), r"parameter 'Wemb' has shape \(5, 4\), but dim_proj=3"),
+    ],
+)
+def test_report_checks_the_model_as_predict_does(tmp_path, change, message):
+    path = str(tmp_path / "m.npz")
+    write_model(path, {k: v for k, v in dict(params(), **change).items() if v is not None}, HISTORY, UPDATES, OPTIONS)
+    with pytest.raises(ModelFileError, match=message):
+        report(path)
+    with pytest.raises(ModelFileError, match=message):
+        plot(path, str(tmp_path / "c.png"))

@@ -31,7 +31,24 @@ def test_the_picture_is_drawn_for_every_kind_of_trial(tmp_path):
     assert path.endswith("s.png") and data.startswith(b"\x89PNG") and len(data) > 10_000
 
 
-def test_a_picture_that_cannot_be_written_is_named(tmp_path):
+def test_a_picture_that_cannot_be_written_is_named_and_nothing_is_written(tmp_path):
     _sweep(tmp_path)
-    with pytest.raises(Error, match="nowhere/s.png: cannot write the plot there"):
-        plot_sweep(str(tmp_path), str(tmp_path / "nowhere" / "s.png"))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    cases = {
+        "nowhere/s.png": "the folder .*nowhere does not exist",
+        "trials": "trials: a folder; name the image file to write, e.g. .*trials/plot.png",
+        "curves": "curves: name an image file ending in .png, .pdf, .svg",
+        "curves.xyz": "curves.xyz: name an image file ending in .png",
+    }
+    for name, message in cases.items():
+        with pytest.raises(Error, match=message):
+            plot_sweep(str(tmp_path), str(tmp_path / name))
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no curves.png beside "curves"
+
+
+@pytest.mark.parametrize("name, magic", [("s.pdf", b"%PDF"), ("S.SVG", b"<?xml"), ("s.jpeg", b"\xff\xd8")])
+def test_the_picture_goes_to_exactly_the_path_named_in_the_format_its_extension_names(tmp_path, name, magic):
+    _sweep(tmp_path)
+    plot_sweep(str(tmp_path), str(tmp_path / name))
+    assert (tmp_path / name).read_bytes().startswith(magic)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left

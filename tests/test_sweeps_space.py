@@ -68,6 +68,17 @@ def _with(**changes):
         (_with(search__dim_proj=dict(randint=[0, 8])), "s.json: dim_proj: 0 is not allowed; it must be a positive"),
         (_with(search__lrate=dict(uniform=[-1, 1])), "s.json: lrate: -1 is not allowed"),
         (_with(fixed__batch_size=0), "batch_size: 0 is not allowed"),
+        (
+            _with(search__dim_proj=dict(uniform=[32, 256])),
+            "dim_proj: uniform draws real numbers, but dim_proj takes int",
+        ),
+        (_with(search__maxlen=dict(loguniform=[50, 400])), "maxlen: loguniform draws real numbers, .* use randint or"),
+        (_with(search__optimizer=dict(uniform=[0, 1])), "optimizer: uniform draws real numbers, .*str; use choice$"),
+        (_with(search__use_dropout=dict(randint=[0, 2])), "use_dropout: randint draws integers, but .* takes bool"),
+        (_with(search__dim_proj=dict(choice=[64, 96.5])), "dim_proj: the choice 96.5 is not of its type, int"),
+        (_with(search__use_dropout=dict(choice=[True, 0])), "use_dropout: the choice 0 is not of its type, bool"),
+        (_with(fixed__dataset=5), "dataset: 5 is not of its type, str"),
+        (_with(fixed__decay_c=1e400), "decay_c: inf is not allowed; it must be a non-negative finite number"),
     ],
 )
 def test_a_bad_space_is_refused_naming_what_is_wrong(raw, message):
@@ -81,3 +92,8 @@ def test_a_missing_or_unreadable_space_file_is_named(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(OptionError, match="bad.json: not a readable JSON space file"):
         read_space(str(tmp_path / "bad.json"))
+
+
+def test_a_range_of_integers_may_search_a_real_argument():
+    space = parse_space(_with(search__lrate=dict(randint=[1, 3])))  # whole numbers are real numbers too
+    assert space.search["lrate"] == Dimension("randint", (1, 3))

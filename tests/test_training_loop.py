@@ -241,6 +241,12 @@ def test_saveto_that_is_not_a_regular_file_is_refused_before_any_work(tmp_path):
         (dict(test_size=0), "test_size: 0 .* or -1"),
         (dict(maxlen=2), "maxlen: 2 leaves 0 training and 0 validation reviews"),
         (dict(test_size=5000), "test_size: 5000 is larger than the test set \\(200 reviews\\)"),
+        (dict(lrate=float("inf")), "lrate: inf is not allowed; it must be a positive finite number"),
+        (dict(lrate=float("nan")), "lrate: nan is not allowed"),
+        (dict(decay_c=float("inf")), "decay_c: inf is not allowed; it must be a non-negative finite number"),
+        (dict(lrate_decay=float("nan")), "lrate_decay: nan is not allowed"),
+        (dict(dim_proj=100_000), "dim_proj 100000 and n_words 40: .* need about .* GiB, more than this machine's"),
+        (dict(n_words=10**9), "dim_proj 16 and n_words 1000000000: .* more than this machine's .* GiB of memory"),
     ],
 )
 def test_bad_arguments_get_a_message_naming_them(marker_pkl, changes, message):
@@ -518,6 +524,40 @@ def test_a_bad_config_file_is_named_with_what_is_wrong(tmp_path, values, message
     assert isinstance(e.value, ValueError)  # an Error: one line and status 2 on the command line
     assert main(["--config", str(tmp_path / "c.json")]) == 2
     assert main(["--config", str(tmp_path / "missing.json")]) == 2
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"lrate": 1e400}', "lrate: inf is not allowed; it must be a positive finite number"),
+        ('{"lrate": Infinity}', "lrate: inf is not allowed"),
+        ('{"decay_c": NaN}', "decay_c: nan is not allowed"),
+        ('{"dim_proj": 1000000000}', "dim_proj 1000000000 and n_words 10000: the parameters and the adadelta"),
+    ],
+)
+def test_a_config_of_non_finite_numbers_or_absurd_sizes_is_refused_before_any_work(tmp_path, capsys, text, message):
+    assert main(["--config", _config(tmp_path, text), "--dataset", "/nonexistent.pkl", "--saveto", ""]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err  # before the dataset is looked for
+
+
+def test_the_memory_estimate_counts_the_arrays_a_run_keeps(marker_pkl):
+    """The estimate's parameters and optimizer state against the shared variables a compiled run holds."""
+    from lstm_sentiment.model.files import PARAMS
+    from lstm_sentiment.model.optimizers import STATE_ARRAYS
+    from lstm_sentiment.training.loop import Training
+    from lstm_sentiment.training.options import Options
+
+    for optimizer in STATE_ARRAYS:
+        options = Options(dataset=marker_pkl, saveto="", dim_proj=8, n_words=40, optimizer=optimizer, floatX="float64")
+        shared = Training(options).model.shared()
+        params = sum(v.get_value().nbytes for k, v in shared.items() if k in PARAMS)
+        values = [v.get_value() for v in shared.values()]  # the float arrays: not the RNG, counters, rows' steps
+        kept = sum(v.nbytes for v in values if isinstance(v, numpy.ndarray) and v.dtype.kind == "f" and v.size > 1)
+        estimate = options.memory_needed()  # parameters and state twice (a save's copies), gradients, best
+        copies = 2 * (1 + STATE_ARRAYS[optimizer]) + 2
+        assert kept == params * (1 + STATE_ARRAYS[optimizer]), optimizer
+        assert estimate == params * copies, optimizer
 
 
 def test_the_saved_options_of_a_model_are_a_config(trained, monkeypatch):

@@ -229,19 +229,83 @@ def test_a_full_disk_during_a_save_is_one_line_status_1_and_leaves_the_files_as_
 
     def full_after_the_first_save(fd):
         if "m.npz.checkpoint.npz" in os.listdir(tmp_path):  # the first save is complete
-            before.update((n, (tmp_path / n).read_bytes()) for n in os.listdir(tmp_path) if not n.startswith("."))
+            names = [n for n in os.listdir(tmp_path) if not n.startswith(".") and n != "m.npz.lock"]
+            before.update((n, (tmp_path / n).read_bytes()) for n in names)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         fsync(fd)
 
     monkeypatch.setattr(os, "fsync", full_after_the_first_save)
     assert main(["--dataset", data, "--saveto", str(saveto), *FLAGS, "--max_epochs=1"]) == 1
     assert sorted(before) == ["m.npz", "m.npz.checkpoint.npz", "m.npz.json"]
-    assert {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)} == before  # and no temporary file
+    assert {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)} == before  # no temporary file, no lock
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and "Traceback" not in err, err
-    assert "m.npz.json: cannot write it (No space left on device); the file that was there is unchanged" in lines[0]
-    assert "--resume" in lines[0]
+    assert "m.npz.json and " in lines[0]
+    assert "m.npz: cannot write them (No space left on device); the files that were there are unchanged" in lines[0]
+    assert "the checkpoint on disk is this run's of update 10, resume from it with: " in lines[0]
+
+
+@pytest.mark.slow
+def test_a_second_run_with_the_same_saveto_is_refused_and_the_first_ends_as_if_alone(data, tmp_path, uninterrupted):
+    saveto = tmp_path / "m.npz"
+    first = start(data, saveto)
+    seen = wait_for(first, "Epoch 0 Update 1 ")
+    second = subprocess.run(
+        [sys.executable, "-m", "lstm_sentiment.train", "--dataset", data, "--saveto", str(saveto), *FLAGS],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr
+    assert f"saveto: {saveto} is being written by another run (process {first.pid} on " in second.stderr
+    code, out = finish(first, seen)
+    assert code == 0, out
+    assert_same_run(saveto, uninterrupted)
+    assert sorted(os.listdir(tmp_path)) == ["m.npz", "m.npz.json"]  # the lock is gone with the run
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs mounted at tmp_path/disk (root only), unmounted after the test."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or done.returncode}): needs root")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_disk_that_fills_while_a_model_is_replaced_leaves_the_old_model_whole(data, small_disk, capsys):
+    """A real full file system, not a simulated error: the new run's options fit in what is left, its npz
+    does not. The old model's three files stay as they were, and it still predicts."""
+    from lstm_sentiment.model.trained import load_model
+    from lstm_sentiment.train import main
+
+    dictionary = {f"w{i}": i for i in range(2, 40)}
+    with open(f"{data}.dict.tmp", "wb") as f:  # a word dictionary beside the data, so that the model has one
+        import pickle
+
+        pickle.dump(dictionary, f)
+    os.replace(f"{data}.dict.tmp", data.replace(".pkl", ".dict.pkl"))
+    saveto = str(small_disk / "m.npz")
+    assert main(["--dataset", data, "--saveto", saveto, *FLAGS, "--max_epochs=1"]) == 0
+    before = {n: (small_disk / n).read_bytes() for n in os.listdir(small_disk)}
+    assert sorted(before) == ["m.npz", "m.npz.dict.json", "m.npz.json"]
+    page = os.statvfs(small_disk).f_frsize
+    free = os.statvfs(small_disk).f_bavail * page
+    (small_disk / "filler").write_bytes(b"x" * (free - 4 * page))  # room for the json files, not the npz
+    capsys.readouterr()
+    assert main(["--dataset", data, "--saveto", saveto, *FLAGS, "--max_epochs=1", "--lrate=0.5"]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "cannot write them (No space left on device)" in lines[0], err
+    assert "the files that were there are unchanged" in lines[0]
+    assert "this run has saved no checkpoint to resume from" in lines[0]
+    os.unlink(small_disk / "filler")
+    assert {n: (small_disk / n).read_bytes() for n in os.listdir(small_disk)} == before  # and no temporary file
+    assert load_model(saveto).predict_proba_ids([[3, 5], [7]]).shape == (2, 2)
 
 
 def test_atomic_write_gives_ordinary_permissions(tmp_path):
@@ -317,6 +381,28 @@ def test_a_checkpoint_of_data_that_changed_since_is_refused(tmp_path):
         ModelFileError, match=r"made on \[190, 10, 50\] train/valid/test reviews, but .* gives \[142, 8, 50\]"
     ):
         train_lstm(resume=checkpoint)
+
+
+def test_a_checkpoint_of_other_reviews_of_the_same_sizes_is_refused(tmp_path):
+    data, checkpoint = _checkpoint(tmp_path)
+    write_pkl(data, marker_reviews(200, 7), marker_reviews(50, 1))  # the same sizes, other words
+    with pytest.raises(ModelFileError, match=r"made on other reviews than .*d.pkl gives now \(the same sizes"):
+        train_lstm(resume=checkpoint)
+    reviews, labels = marker_reviews(200, 0)
+    write_pkl(data, (reviews, labels), marker_reviews(50, 1))  # as it was: the checkpoint fits again
+    Training(Options.from_dict(Checkpoint(checkpoint).meta["options"]), Checkpoint(checkpoint))
+    write_pkl(data, (reviews, [1 - y for y in labels]), marker_reviews(50, 1))  # the labels alone changed
+    with pytest.raises(ModelFileError, match=r"made on other reviews than"):
+        train_lstm(resume=checkpoint)
+
+
+def test_a_new_run_over_an_unfinished_runs_checkpoint_warns_before_replacing_it(tmp_path, caplog):
+    data, checkpoint = _checkpoint(tmp_path)
+    saveto = checkpoint.removesuffix(".checkpoint.npz")
+    train_lstm(dataset=data, saveto=saveto, dim_proj=8, n_words=40, max_epochs=1, floatX="float32")
+    warned = [r.getMessage() for r in caplog.records if "the checkpoint of an unfinished run" in r.getMessage()]
+    assert len(warned) == 1 and f"--resume {checkpoint}" in warned[0], warned
+    assert not os.path.exists(checkpoint)  # the new run finished: nothing to resume
 
 
 def test_a_checkpoint_whose_arrays_do_not_fit_the_model_is_refused(tmp_path):

@@ -7,15 +7,16 @@ import signal
 import sys
 import threading
 
-from .errors import DiskFull, Error, TrainingDiverged, TrainingInterrupted
+from .errors import DiskFull, Error, SweepFailed, TrainingDiverged, TrainingInterrupted
 from .logs import log_to_stderr, logger
 
 
 def run(body, *args, **kwargs):
     """Call ``body(*args, **kwargs)`` for a command and return its exit status: 0 when it returns.
 
-    Bad input (``Error``) is one line and status 2; a diverged training or a
-    full disk 1; an interruption 130. Anything else is a bug, and shows its traceback.
+    Bad input (``Error``) is one line and status 2; a diverged training, a
+    full disk or a sweep whose every trial failed 1; an interruption 130.
+    Anything else is a bug, and shows its traceback.
     """
     log_to_stderr()
     try:
@@ -25,7 +26,7 @@ def run(body, *args, **kwargs):
     except Error as e:
         logger.error("error: %s", e)
         return 2
-    except (TrainingDiverged, DiskFull) as e:
+    except (TrainingDiverged, DiskFull, SweepFailed) as e:
         logger.error("error: %s", e)
         return 1
     except TrainingInterrupted as e:

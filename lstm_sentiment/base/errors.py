@@ -28,5 +28,9 @@ class TrainingDiverged(RuntimeError):
     """The cost became NaN or infinite (exit status 1)."""
 
 
+class SweepFailed(RuntimeError):
+    """Every trial of a sweep failed (exit status 1): the message gives the first trial's error."""
+
+
 class TrainingInterrupted(RuntimeError):
     """SIGINT or SIGTERM stopped training; a checkpoint was saved to resume from (exit status 130)."""

@@ -4,13 +4,15 @@
     lstm_model.npz.json       the options it was trained with
     lstm_model.npz.dict.json  the word -> id dictionary of its dataset
 
-One reader and one writer for each; readers raise ModelFileError naming the
-file and what is wrong with it. Writes are atomic. The npz records the SHA-256
-of the companions written with it (written first), so that a set torn by a
-kill between its writes, or a companion of another model, is refused at load
-rather than read with the wrong words.
+One reader for each, and one writer for the three: ``write_model`` replaces
+them together or not at all (a full disk leaves the model that was there
+whole). Readers raise ModelFileError naming the file and what is wrong with
+it. The npz records the SHA-256 of the companions written with it, so that a
+set torn by a kill between the renames, or a companion of another model, is
+refused at load rather than read with the wrong words.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,7 +20,8 @@ import os
 import numpy
 
 from ..base.errors import ModelFileError
-from ..base.files import atomic_write, read_npz, write_npz
+from ..base.files import atomic_paths, read_npz, synced
+from ..base.logs import logger
 
 PARAMS = ("Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b")
 FINAL = ("train_err", "valid_err", "test_err", "early_stop")
@@ -74,7 +77,7 @@ class ModelFile:
         if found != expected:
             raise ModelFileError(
                 f"{path}: not the {kind} saved with {os.path.basename(self.path)} (another model's, or a save "
-                f"interrupted between the two files); copy the right one beside the model"
+                f"killed between its files); copy the right one beside the model"
             )
 
     def check_params(self, shapes, given="these options"):
@@ -101,13 +104,81 @@ def read_model(path):
     return ModelFile(path, read_npz(path, "npz model file"))
 
 
-def write_model(saveto, params, history_errs, history_updates=(), companions=None, **final):
-    """Write the model npz: the parameters, ``history_errs`` as (n, 2), ``history_updates``, ``final``
-    and ``companions``' digests (kind -> what ``write_options``/``write_dictionary`` returned)."""
+def read_checked_model(path, dictionary_given=False):
+    """``(model, options)``: the ``ModelFile`` at ``path`` and the options that build it, with every check
+    a model to be used needs: its companions are those saved with it (the dictionary's unless another is
+    given), the options can build it, and each parameter is there with its shape and finite values."""
+    model = read_model(path)
+    model.check_companion("options", options_path(path))
+    if not dictionary_given:
+        model.check_companion("dictionary", dictionary_path(path))
+    options = _model_options(model)
+    shapes = param_shapes(options["dim_proj"], options["n_words"], options["ydim"])
+    model.check_params(shapes, "dim_proj={dim_proj}, n_words={n_words} and ydim={ydim}".format(**options))
+    return model, options
+
+
+def _model_options(model):
+    """The saved options, checked; for a model without them (the Theano tutorial's), what its arrays say."""
+    options = read_options(model.path)
+    if options is None:
+        if "Wemb" not in model.params or "U" not in model.params:
+            raise ModelFileError(f"{model.path}: no Wemb or U in it: not a model of this package or the tutorial")
+        (n_words, dim_proj), ydim = model.params["Wemb"].shape, model.params["U"].shape[1]
+        logger.warning(
+            "%s is missing (a model of the Theano tutorial?): using its shapes (dim_proj=%d, "
+            "n_words=%d) and the tutorial's defaults (encoder lstm, use_dropout True)",
+            options_path(model.path),
+            dim_proj,
+            n_words,
+        )
+        return dict(dim_proj=int(dim_proj), n_words=int(n_words), ydim=int(ydim), encoder="lstm", use_dropout=True)
+    for key in ("dim_proj", "n_words", "ydim"):
+        if not (isinstance(options.get(key), int) and options[key] > 0):
+            raise ModelFileError(f"{options_path(model.path)}: {key} is {options.get(key)!r}, not a positive integer")
+    if options.get("encoder", "lstm") != "lstm" or options.get("floatX") not in (None, "float32", "float64"):
+        raise ModelFileError(f"{options_path(model.path)}: encoder or floatX is not one this package knows")
+    return dict(options, encoder="lstm", use_dropout=bool(options.get("use_dropout", True)))
+
+
+def write_model(saveto, params, history_errs, history_updates=(), options=None, dictionary=None, **final):
+    """Write the model npz (the parameters, ``history_errs`` as (n, 2), ``history_updates``, ``final``) and
+    its companions, the ``options`` and the word ``dictionary`` (a dict, or its ``dictionary_json``, which a
+    run that saves often encodes once), all of them or none of them; the npz records each companion's
+    SHA-256. A companion that is None is not written, and one left there by an earlier model is removed, so
+    that the files at ``saveto`` are this model's alone."""
     history = numpy.asarray(history_errs, dtype="float64").reshape(-1, 2)
     updates = numpy.asarray(history_updates, dtype="int64")
-    digests = {f"{k}_sha256": numpy.array(v) for k, v in (companions or {}).items()}
-    write_npz(saveto, dict(params, history_errs=history, history_updates=updates, **digests, **final))
+    if isinstance(dictionary, dict):
+        dictionary = dictionary_json(dictionary)
+    companions = {
+        options_path(saveto): None if options is None else _json(options, indent=2, sort_keys=True),
+        dictionary_path(saveto): dictionary,
+    }
+    written = {path: data for path, data in companions.items() if data is not None}
+    digests = {
+        f"{kind}_sha256": numpy.array("" if data is None else _sha256(data))
+        for kind, data in zip(COMPANIONS, companions.values())
+    }
+    arrays = dict(params, history_errs=history, history_updates=updates, **digests, **final)
+    with atomic_paths(*written, saveto) as temps:
+        for tmp, data in zip(temps, written.values()):
+            with synced(tmp) as f:
+                f.write(data)
+        with synced(temps[-1]) as f:
+            numpy.savez(f, **arrays)
+    for path in set(companions) - set(written):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def dictionary_json(dictionary):
+    """The bytes of ``<saveto>.dict.json`` for the word -> id ``dictionary``."""
+    return _json(dictionary, ensure_ascii=False)
+
+
+def _json(value, **kwargs):
+    return (json.dumps(value, **kwargs) + "\n").encode("utf-8")
 
 
 def _read_json(path, what):
@@ -124,29 +195,17 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_json(path, value, **kwargs):
-    """Write ``value`` as JSON at ``path``; returns the SHA-256 of the bytes written."""
-    data = (json.dumps(value, **kwargs) + "\n").encode("utf-8")
-    with atomic_write(path) as f:
-        f.write(data)
-    return _sha256(data)
-
-
 def read_options(saveto):
     """The options saved beside the model at ``saveto``: a dict, or None when there are none."""
     return read_options_file(options_path(saveto))
 
 
 def read_options_file(path):
-    """A JSON object of options (what ``write_options`` writes, or a config file): a dict, or None if missing."""
+    """A JSON object of options (what ``write_model`` writes, or a config file): a dict, or None if missing."""
     options = _read_json(path, "JSON options")
     if options is not None and not isinstance(options, dict):
         raise ModelFileError(f"{path}: expected a JSON object of options, found {options!r:.40}")
     return options
-
-
-def write_options(saveto, options):
-    return _write_json(options_path(saveto), options, indent=2, sort_keys=True)
 
 
 def read_dictionary(saveto):
@@ -158,7 +217,3 @@ def read_dictionary(saveto):
     ):
         raise ModelFileError(f"{path}: expected a JSON object of word -> non-negative id")
     return dictionary
-
-
-def write_dictionary(saveto, dictionary):
-    return _write_json(dictionary_path(saveto), dictionary, ensure_ascii=False)

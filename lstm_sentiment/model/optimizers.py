@@ -166,3 +166,6 @@ def adam(lr, tparams, grads, x, mask, y, cost, backend=None):
 
 
 optimizers = {"sgd": sgd, "adadelta": adadelta, "rmsprop": rmsprop, "adam": adam}
+# The arrays of its state each optimizer keeps per parameter, of the parameter's shape (the option checks
+# weigh a run's memory with them)
+STATE_ARRAYS = {"sgd": 1, "adadelta": 3, "rmsprop": 4, "adam": 3}

@@ -8,12 +8,11 @@ and through the model in length-sorted batches, masked as in training.
 import threading
 
 from ..base.errors import DataError, ModelFileError
-from ..base.logs import logger
 from ..data.batches import map_unknown, sorted_minibatches
 from ..data.imdb import prepare_data, read_dictionary
 from ..data.tokenize import tokenize_text
 from ..kernel.backend import default_floatX
-from .files import dictionary_path, options_path, param_shapes, read_model, read_options
+from .files import PARAMS, dictionary_path, read_checked_model
 from .files import read_dictionary as read_model_dictionary
 from .lstm import build_model, init_tparams, pred_probs
 
@@ -72,13 +71,7 @@ def load_model(path, dictionary=None, batch_size=64):
     """
     if not (isinstance(batch_size, int) and batch_size > 0):
         raise DataError(f"batch_size: {batch_size!r} is not allowed; it must be a positive integer")
-    model = read_model(path)
-    model.check_companion("options", options_path(path))
-    if not dictionary:
-        model.check_companion("dictionary", dictionary_path(path))
-    options = _options(model)
-    shapes = param_shapes(options["dim_proj"], options["n_words"], options["ydim"])
-    model.check_params(shapes, "dim_proj={dim_proj}, n_words={n_words} and ydim={ydim}".format(**options))
+    model, options = read_checked_model(path, dictionary_given=bool(dictionary))
     words = read_dictionary(dictionary) if dictionary else read_model_dictionary(path)
     if words is None:
         raise ModelFileError(
@@ -86,29 +79,6 @@ def load_model(path, dictionary=None, batch_size=64):
             f"with: copy it beside the model, or pass --dictionary PATH/imdb.dict.pkl"
         )
     dtype = options.get("floatX") or default_floatX()
-    params = {k: model.params[k].astype(dtype) for k in shapes}
-    return TrainedModel(params, options, words, batch_size)
-
-
-def _options(model):
-    """The saved options, checked; for a model without them (the Theano tutorial's), what its arrays say."""
-    options = read_options(model.path)
-    if options is None:
-        if "Wemb" not in model.params or "U" not in model.params:
-            raise ModelFileError(f"{model.path}: no Wemb or U in it: not a model of this package or the tutorial")
-        (n_words, dim_proj), ydim = model.params["Wemb"].shape, model.params["U"].shape[1]
-        logger.warning(
-            "%s is missing (a model of the Theano tutorial?): using its shapes (dim_proj=%d, "
-            "n_words=%d) and the tutorial's defaults (encoder lstm, use_dropout True)",
-            options_path(model.path),
-            dim_proj,
-            n_words,
-        )
-        return dict(dim_proj=int(dim_proj), n_words=int(n_words), ydim=int(ydim), encoder="lstm", use_dropout=True)
-    for key in ("dim_proj", "n_words", "ydim"):
-        if not (isinstance(options.get(key), int) and options[key] > 0):
-            raise ModelFileError(f"{options_path(model.path)}: {key} is {options.get(key)!r}, not a positive integer")
-    if options.get("encoder", "lstm") != "lstm" or options.get("floatX") not in (None, "float32", "float64"):
-        raise ModelFileError(f"{options_path(model.path)}: encoder or floatX is not one this package knows")
+    params = {k: model.params[k].astype(dtype) for k in PARAMS}
     # the training run's PyTensor mode is not for prediction: the package's default
-    return dict(options, encoder="lstm", use_dropout=bool(options.get("use_dropout", True)), mode=None)
+    return TrainedModel(params, dict(options, mode=None), words, batch_size)

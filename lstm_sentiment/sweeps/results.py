@@ -8,6 +8,7 @@ DIR/results.csv                         the table: trial, seed, status, best_val
                                         updates, seconds, error, then one column per searched argument
 """
 
+import contextlib
 import csv
 import io
 import json
@@ -40,11 +41,55 @@ def append_validation(folder, v):
 
 def read_validations(folder):
     """The trial's validations as dicts of floats, in order; [] when there are none."""
-    try:
-        with open(os.path.join(folder, "validations.csv"), newline="") as f:
-            return [{k: float(row[k]) for k in VALIDATION_COLUMNS} for row in csv.DictReader(f)]
-    except FileNotFoundError:
+    path = os.path.join(folder, "validations.csv")
+    if not os.path.exists(path):
         return []
+    columns, rows = read_csv(path)
+    if tuple(columns) != VALIDATION_COLUMNS:
+        raise Error(f"{path}: not a trial's validations (its columns are {columns})")
+    return [{k: _cell_value(path, line, k, row[k], float) for k in VALIDATION_COLUMNS} for line, row in rows]
+
+
+def read_csv(path):
+    """``(columns, rows)`` of the CSV file at ``path``: each row as (its line, column -> text). A file that is
+    not UTF-8, holds a NUL byte, breaks CSV's quoting or has a row of another length is an Error naming the
+    file and the line: a damaged file is never read as fewer or other rows."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise Error(f"{path}: cannot read it ({e.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise Error(f"{path}, line {line}: not UTF-8 text ({e.reason}): a damaged file") from None
+    if "\0" in text:
+        raise Error(f"{path}, line {text.count(chr(10), 0, text.index(chr(0))) + 1}: a NUL byte: a damaged file")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        columns = next(reader, [])
+        rows = []
+        for cells in reader:
+            if len(cells) != len(columns):
+                raise Error(
+                    f"{path}, line {reader.line_num}: {len(cells)} cells where the header has {len(columns)}: "
+                    f"a row cut short or a damaged file"
+                )
+            rows.append((reader.line_num, dict(zip(columns, cells))))
+    except csv.Error as e:
+        raise Error(f"{path}, line {reader.line_num}: not CSV ({e}): a damaged file") from None
+    return columns, rows
+
+
+def _cell_value(path, line, column, text, kind):
+    """The cell ``text`` as ``kind`` ("" and "nan" a float's NaN); an Error naming where it is otherwise."""
+    if kind is float and text in ("", "nan"):
+        return math.nan
+    try:
+        return kind(text)
+    except ValueError:
+        raise Error(f"{path}, line {line}: {column} is {text!r}, not a number: a damaged file") from None
 
 
 def write_result(folder, errors):
@@ -53,12 +98,24 @@ def write_result(folder, errors):
         json.dump(dict(zip(("train_err", "valid_err", "test_err"), map(float, errors))), f)
 
 
+def remove_result(folder):
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(folder, "result.json"))
+
+
 def read_result(folder):
+    """The final errors of a trial whose training ended (result.json), or None."""
+    path = os.path.join(folder, "result.json")
     try:
-        with open(os.path.join(folder, "result.json")) as f:
-            return json.load(f)
+        with open(path, encoding="utf-8") as f:
+            result = json.load(f)
     except FileNotFoundError:
         return None
+    except (OSError, ValueError) as e:
+        raise Error(f"{path}: not a readable result ({e}): a damaged file") from None
+    if not (isinstance(result, dict) and isinstance(result.get("test_err"), (int, float))):
+        raise Error(f"{path}: not a trial's result (no test_err number in it)")
+    return result
 
 
 def trial_row(out, trial, seed, searched, status, seconds, error=""):
@@ -95,21 +152,20 @@ def write_table(out, rows, searched):
 def read_table(out):
     """The rows of DIR/results.csv, and the searched arguments (the columns after ``COLUMNS``)."""
     path = os.path.join(out, "results.csv")
-    try:
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            columns = reader.fieldnames or []
-    except FileNotFoundError:
-        raise Error(f"{path}: no such file; is {out} the --out folder of a sweep?") from None
+    if not os.path.exists(path):
+        raise Error(f"{path}: no such file; is {out} the --out folder of a sweep?")
+    columns, lines = read_csv(path)
     if tuple(columns[: len(COLUMNS)]) != COLUMNS:
         raise Error(f"{path}: not a sweep's table (its columns are {columns})")
-    for row in rows:
-        for k in ("best_valid_err", "test_err", "seconds"):
-            row[k] = float(row[k]) if row[k] not in ("", "nan") else math.nan
-        row["seed"], row["updates"] = int(row["seed"]), int(row["updates"])
+    rows = []
+    for line, row in lines:
+        for k, kind in (("best_valid_err", float), ("test_err", float), ("seconds", float)):
+            row[k] = _cell_value(path, line, k, row[k], kind)
+        for k in ("seed", "updates"):
+            row[k] = _cell_value(path, line, k, row[k], int)
         for k in columns[len(COLUMNS) :]:
             row[k] = _value(row[k])
+        rows.append(row)
     return rows, columns[len(COLUMNS) :]
 
 

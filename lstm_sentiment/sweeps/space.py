@@ -6,8 +6,9 @@
 
 Kinds: ``choice`` (a list of values), ``uniform`` and ``loguniform`` (a range
 of numbers), ``randint`` (a range of integers, the upper bound excluded).
-Every value a search can draw is checked against train_lstm's own option
-checks before anything starts.
+Each kind must draw values of the argument's type (``uniform`` on an integer
+argument is refused: use ``randint``), and every value a search can draw is
+checked against train_lstm's own option checks before anything starts.
 """
 
 import dataclasses
@@ -15,7 +16,7 @@ import json
 import math
 
 from ..base.errors import OptionError
-from ..training.options import Options
+from ..training.options import Options, has_type, option_types, type_name
 
 KINDS = ("choice", "uniform", "loguniform", "randint")
 # set by the sweep for each trial: never fixed or searched
@@ -71,6 +72,8 @@ def parse_space(raw, where="space"):
             raise OptionError(f"{where}: {name} is set by the sweep for each trial; remove it")
         if name in fixed and name in search:
             raise OptionError(f"{where}: {name} is both fixed and searched")
+        if name in fixed and not has_type(name, fixed[name]):
+            raise OptionError(f"{where}: {name}: {fixed[name]!r} is not of its type, {type_name(name)}")
     space = Space(fixed, {name: _dimension(name, spec, where) for name, spec in search.items()}, seeds)
     _check_values(space, where)
     return space
@@ -83,7 +86,16 @@ def _dimension(name, spec, where):
     if kind == "choice":
         if not (isinstance(values, list) and values):
             raise OptionError(f"{where}: {name}: choice needs a non-empty list of values, found {values!r}")
+        for value in values:
+            if not has_type(name, value):
+                raise OptionError(f"{where}: {name}: the choice {value!r} is not of its type, {type_name(name)}")
         return Dimension(kind, tuple(values))
+    draws = int if kind == "randint" else float
+    if draws not in option_types(name) and not (draws is int and float in option_types(name)):
+        raise OptionError(
+            f"{where}: {name}: {kind} draws {'integers' if draws is int else 'real numbers'}, but {name} takes "
+            f"{type_name(name)}; use {'randint or ' if int in option_types(name) else ''}choice"
+        )
     numbers = isinstance(values, list) and len(values) == 2 and all(_is_number(v) for v in values)
     if kind == "randint":
         numbers = numbers and all(isinstance(v, int) for v in values)

@@ -3,6 +3,9 @@ validations, early stopping and saves, and a final evaluation of the best parame
 
 import contextlib
 import dataclasses
+import functools
+import hashlib
+import itertools
 import os
 import shlex
 import signal
@@ -15,6 +18,7 @@ import pytensor.tensor as tensor
 from pytensor import config
 
 from ..base.errors import DiskFull, ModelFileError, OptionError, TrainingDiverged, TrainingInterrupted
+from ..base.locks import exclusive
 from ..base.logs import bars_beside_log, logger, progress
 from ..data.batches import bucketed_minibatches_idx, drop_words, get_minibatches_idx, truncate
 from ..data.imdb import dictionary_beside, load_data, prepare_data, read_dictionary
@@ -45,8 +49,9 @@ def train_lstm(on_validation=None, **options):
     options = Options.from_dict(options, "train_lstm")
     options.floatX = options.floatX or default_floatX()
     options.check()
-    logger.info("model options %s", options.to_dict())
-    return Training(options, checkpoint, on_validation).run()
+    with exclusive(options.saveto, "saveto") if options.saveto else contextlib.nullcontext():
+        logger.info("model options %s", options.to_dict())
+        return Training(options, checkpoint, on_validation).run()
 
 
 train_lstm.__signature__ = signature(on_validation=None)
@@ -76,6 +81,22 @@ class Splits:
     @property
     def sizes(self):
         return [len(self.train[0]), len(self.valid[0]), len(self.test[0])]
+
+    @functools.cached_property
+    def dictionary_json(self):
+        """The word dictionary as the model's ``.dict.json`` holds it (None without one), encoded once a run."""
+        return None if self.dictionary is None else files.dictionary_json(self.dictionary)
+
+    @functools.cached_property
+    def digest(self):
+        """The SHA-256 of the splits' reviews and labels as the run reads them: a checkpoint records it, and
+        a resume on other data (the same sizes, other words) is refused."""
+        h = hashlib.sha256()
+        for reviews, labels in (self.train, self.valid, self.test):
+            h.update(numpy.array([len(r) for r in reviews], dtype=numpy.int64).tobytes())
+            h.update(numpy.fromiter(itertools.chain.from_iterable(reviews), dtype=numpy.int64).tobytes())
+            h.update(numpy.asarray(labels, dtype=numpy.int64).tobytes())
+        return h.hexdigest()
 
 
 def load_splits(options):
@@ -160,9 +181,16 @@ class Training:
         self.model_options = dict(o.to_dict(), ydim=ydim, resume=None)  # as saved: how it was trained, not started
         self.model = compile_model(self.model_options, o.reload_model if checkpoint is None else None)
         self.state = RunState(self.model.shared())
-        self.dictionary_digest = None  # of <saveto>.dict.json, written with the model at the first save
+        self.checkpointed = None  # the update of this run's checkpoint on disk, once there is one
         if checkpoint is not None:
             self.resume(checkpoint)
+        elif o.saveto and os.path.isfile(checkpoint_path(o.saveto)):
+            logger.warning(
+                "%s: the checkpoint of an unfinished run; this run replaces it at its first save (to continue "
+                "that run instead: --resume %s)",
+                checkpoint_path(o.saveto),
+                shlex.quote(checkpoint_path(o.saveto)),
+            )
         per_epoch = len(self.data.train[0]) // o.batch_size
         self.valid_freq = per_epoch if o.validFreq == -1 else o.validFreq
         self.save_freq = per_epoch if o.saveFreq == -1 else o.saveFreq
@@ -172,12 +200,19 @@ class Training:
         }
 
     def resume(self, checkpoint):
+        """Put the checkpoint's state back, once it is known to be of this data."""
         if checkpoint.meta["sizes"] != self.data.sizes:
             raise ModelFileError(
                 f"{checkpoint.path}: the checkpoint was made on {checkpoint.meta['sizes']} train/valid/test "
                 f"reviews, but {self.data.path} gives {self.data.sizes} with its options"
             )
+        if checkpoint.meta.get("data_sha256", self.data.digest) != self.data.digest:  # older checkpoints: sizes only
+            raise ModelFileError(
+                f"{checkpoint.path}: the checkpoint was made on other reviews than {self.data.path} gives now (the "
+                f"same sizes, other words or labels); resume on the data it was made on, or start a new run"
+            )
         self.state.restore(checkpoint)
+        self.checkpointed = self.state.counters.uidx
         logger.info("Resuming at epoch %d, update %d", self.state.counters.eidx, self.state.counters.uidx)
 
     def run(self):
@@ -281,26 +316,29 @@ class Training:
         try:
             self.write_model(best, **final)
             if not final:
-                meta = dict(options=o.to_dict(), sizes=self.data.sizes, floatX=o.floatX, why=why)
+                meta = dict(
+                    options=o.to_dict(), sizes=self.data.sizes, data_sha256=self.data.digest, floatX=o.floatX, why=why
+                )
                 s.save(checkpoint_path(o.saveto), meta)
+                self.checkpointed = s.counters.uidx
         except DiskFull as e:
-            if not os.path.isfile(checkpoint_path(o.saveto)):
-                raise
-            raise DiskFull(f"{e}, resuming from the last checkpoint: {self.resume_command()}") from e
+            if self.checkpointed is None:
+                raise DiskFull(f"{e}; this run has saved no checkpoint to resume from") from e
+            raise DiskFull(
+                f"{e}; the checkpoint on disk is this run's of update {self.checkpointed}, resume from it with: "
+                f"{self.resume_command()}"
+            ) from e
 
     def resume_command(self):
         return f"python -m lstm_sentiment.train --resume {shlex.quote(checkpoint_path(self.options.saveto))}"
 
     def write_model(self, params, **final):
-        """The model file and, first, its companions: the options and, at the run's first save, the word
-        dictionary (so that the model can read new text; it does not change during a run). Nothing is
-        written before that save, so a run that fails earlier leaves the model that was there as it was."""
+        """The model file with its options and word dictionary (so that the model can read new text), all
+        three or none. Nothing is written before the first save, so a run that fails earlier leaves the model
+        that was there as it was."""
         s, o = self.state, self.options
-        if self.dictionary_digest is None:
-            words = self.data.dictionary
-            self.dictionary_digest = "" if words is None else files.write_dictionary(o.saveto, words)
-        companions = dict(options=files.write_options(o.saveto, self.model_options), dictionary=self.dictionary_digest)
-        files.write_model(o.saveto, params, s.history_errs, s.history_updates, companions, **final)
+        words = self.data.dictionary_json
+        files.write_model(o.saveto, params, s.history_errs, s.history_updates, self.model_options, words, **final)
 
     def interrupted(self, signame):
         """Save the model and a checkpoint, then raise TrainingInterrupted saying how to resume."""

@@ -2,15 +2,17 @@
 
 import dataclasses
 import inspect
+import math
 import os
 import typing
 
 from pytensor.compile.mode import get_mode
 
 from ..base.errors import OptionError
+from ..base.machine import memory_bytes
 from ..data.batches import KEEP
 from ..model.files import param_shapes, read_model, read_options_file
-from ..model.optimizers import optimizers
+from ..model.optimizers import STATE_ARRAYS, optimizers
 
 
 def _option(default, help):
@@ -117,17 +119,37 @@ class Options:
         self._check_paths()
 
     def check_values(self):
-        """Raise OptionError, naming the argument and what it allows, for any bad value (paths aside)."""
+        """Raise OptionError, naming the argument and what it allows, for any bad value (paths aside), and for
+        sizes whose parameters would not fit in this machine's memory."""
         for name, ok, allowed in self._rules():
             if not ok:
                 raise OptionError(f"{name}: {getattr(self, name)!r} is not allowed; it must be {allowed}")
+        self._check_memory()
+
+    def memory_needed(self):
+        """Bytes of the parameters, their gradients, the optimizer's state and the best parameters kept, and
+        the copies a checkpoint's save makes of parameters and state: the run's peak, less its minibatches."""
+        d = self.dim_proj
+        count = self.n_words * d + 2 * d * 4 * d + 4 * d + d * 2 + 2  # Wemb, lstm_W and lstm_U, lstm_b, U, b
+        state = STATE_ARRAYS[self.optimizer]
+        copies = 2 * (1 + state) + 2  # parameters and state, each again as saved; gradients; best parameters
+        return count * copies * (8 if self.floatX == "float64" else 4)
+
+    def _check_memory(self):
+        needed, memory = self.memory_needed(), memory_bytes()
+        if memory is not None and needed > memory:
+            raise OptionError(
+                f"dim_proj {self.dim_proj} and n_words {self.n_words}: the parameters and the {self.optimizer} "
+                f"optimizer's state need about {needed / 2**30:.1f} GiB, more than this machine's "
+                f"{memory / 2**30:.1f} GiB of memory; choose a smaller dim_proj or n_words"
+            )
 
     def _rules(self):
         def integer(v, low):
             return isinstance(v, int) and not isinstance(v, bool) and v >= low
 
         def number(v):
-            return isinstance(v, (int, float)) and not isinstance(v, bool)
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
         positive, per_epoch = "a positive integer", "a positive integer, or -1 for once per epoch"
         for name in ("dim_proj", "patience", "max_epochs", "dispFreq", "batch_size", "valid_batch_size"):
@@ -139,10 +161,10 @@ class Options:
             yield name, integer(getattr(self, name), 1) or getattr(self, name) == -1, per_epoch
         yield "n_words", integer(self.n_words, 2), "an integer >= 2"
         yield "maxlen", self.maxlen is None or integer(self.maxlen, 0), "a non-negative integer (0 or None: no limit)"
-        yield "lrate", number(self.lrate) and self.lrate > 0, "a positive number"
+        yield "lrate", number(self.lrate) and self.lrate > 0, "a positive finite number"
         yield "lrate_decay", number(self.lrate_decay) and 0 < self.lrate_decay <= 1, "a number in (0, 1]"
         yield "word_dropout", number(self.word_dropout) and 0 <= self.word_dropout < 1, "a number in [0, 1)"
-        yield "decay_c", number(self.decay_c) and self.decay_c >= 0, "a non-negative number"
+        yield "decay_c", number(self.decay_c) and self.decay_c >= 0, "a non-negative finite number"
         yield "valid_portion", number(self.valid_portion) and 0 < self.valid_portion < 1, "strictly between 0 and 1"
         yield "test_size", integer(self.test_size, 1) or self.test_size == -1, "a positive integer, or -1 for all"
         yield "seed", integer(self.seed, 0) and self.seed < 2**32, "an integer from 0 to 2**32 - 1"
@@ -189,19 +211,29 @@ def read_config(path):
     Options.from_dict(values, where=path)  # unknown names
     hints = typing.get_type_hints(Options)
     for name, value in values.items():
-        if name in hints and not _has_type(value, hints[name]):
-            allowed = " or ".join(
-                "null" if t is type(None) else t.__name__ for t in typing.get_args(hints[name]) or [hints[name]]
+        if name in hints and not has_type(name, value):
+            raise OptionError(
+                f"{path}: {name}: {value!r} has type {type(value).__name__}; it must be {type_name(name)}"
             )
-            raise OptionError(f"{path}: {name}: {value!r} has type {type(value).__name__}; it must be {allowed}")
     return {k: v for k, v in values.items() if k in hints}
 
 
-def _has_type(value, hint):
-    kinds = typing.get_args(hint) or (hint,)
+def option_types(name):
+    """The types the option ``name`` takes (NoneType among them where it may be None)."""
+    hint = typing.get_type_hints(Options)[name]
+    return typing.get_args(hint) or (hint,)
+
+
+def has_type(name, value):
+    """Whether ``value`` is of a type the option ``name`` takes (an int where a float is taken, too)."""
+    kinds = option_types(name)
     if isinstance(value, bool):
         return bool in kinds
     return isinstance(value, kinds) or (float in kinds and isinstance(value, int))
+
+
+def type_name(name):
+    return " or ".join("null" if t is type(None) else t.__name__ for t in option_types(name))
 
 
 def _known_mode(mode):
