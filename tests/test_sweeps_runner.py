@@ -336,8 +336,9 @@ def head(tmp_path):
 @pytest.mark.slow
 def test_a_sweep_on_a_cluster_with_token_authentication_and_a_client_without_the_token(data, tmp_path, head):
     proc, port, token = head
-    time.sleep(2)  # the raylet's servers start after the GCS's
-    sockets = listening(descendants(proc.pid))
+    deadline = time.time() + 60
+    while len(sockets := listening(descendants(proc.pid))) < 3 and time.time() < deadline:
+        time.sleep(0.5)  # the raylet's servers start after the GCS's
     assert len(sockets) >= 3 and all(loopback(address) for address, _ in sockets), sockets
     out, space = str(tmp_path / "sweep"), _space(tmp_path, data, {"dim_proj": {"choice": [4, 8]}}, seeds=1)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}

@@ -555,9 +555,23 @@ def test_the_memory_estimate_counts_the_arrays_a_run_keeps(marker_pkl):
         values = [v.get_value() for v in shared.values()]  # the float arrays: not the RNG, counters, rows' steps
         kept = sum(v.nbytes for v in values if isinstance(v, numpy.ndarray) and v.dtype.kind == "f" and v.size > 1)
         estimate = options.memory_needed()  # parameters and state twice (a save's copies), gradients, best
-        copies = 2 * (1 + STATE_ARRAYS[optimizer]) + 2
+        copies, table = 2 * (1 + STATE_ARRAYS[optimizer]) + 2, 40 * 4 * 8 * 8  # the word table: n_words x 4 dim
         assert kept == params * (1 + STATE_ARRAYS[optimizer]), optimizer
-        assert estimate == params * copies, optimizer
+        assert estimate == params * copies + table, optimizer
+
+
+def test_minibatches_too_large_for_the_memory_are_refused_once_their_lengths_are_known(marker_pkl, monkeypatch):
+    """The marker task's reviews have up to 24 words: 800 of them by 24 steps by 8 numbers of 16 units."""
+    from lstm_sentiment.training import options
+
+    small = dict(dataset=marker_pkl, saveto="", max_epochs=1, maxlen=0, **SMALL)
+    needed = options.Options(**small, floatX="float32").memory_needed()
+    batch = 24 * 760 * 8 * 16 * 4  # the longest review, the training reviews, 8 numbers of dim_proj each
+    monkeypatch.setattr(options, "memory_bytes", lambda: needed + batch - 1)
+    with pytest.raises(OptionError, match=r"batch_size 760 and valid_batch_size 64: minibatches of reviews of up to"):
+        train_lstm(**small, batch_size=760, floatX="float32")
+    monkeypatch.setattr(options, "memory_bytes", lambda: needed + batch)
+    train_lstm(**small, batch_size=760, floatX="float32")  # just fits
 
 
 def test_the_saved_options_of_a_model_are_a_config(trained, monkeypatch):

@@ -177,6 +177,7 @@ class Training:
         self.on_validation = on_validation
         numpy.random.seed(o.seed)
         self.data = load_splits(o)
+        self.check_batches()
         ydim = int(numpy.max(self.data.train[1])) + 1
         self.model_options = dict(o.to_dict(), ydim=ydim, resume=None)  # as saved: how it was trained, not started
         self.model = compile_model(self.model_options, o.reload_model if checkpoint is None else None)
@@ -198,6 +199,13 @@ class Training:
             name: get_minibatches_idx(len(split[0]), o.valid_batch_size)  # sorted by length: little padding
             for name, split in (("train", self.data.train), ("valid", self.data.valid), ("test", self.data.test))
         }
+
+    def check_batches(self):
+        """The options' memory check of the largest minibatches, now that the reviews' lengths are known."""
+        o, (train, valid, test) = self.options, (self.data.train[0], self.data.valid[0], self.data.test[0])
+        longest_train = max(min(len(r), o.truncate or len(r)) for r in train)
+        longest_eval = max(len(r) for r in [*valid, *test])
+        o.check_batches(longest_train, len(train), longest_eval, max(len(valid), len(test)))
 
     def resume(self, checkpoint):
         """Put the checkpoint's state back, once it is known to be of this data."""

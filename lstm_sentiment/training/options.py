@@ -127,13 +127,36 @@ class Options:
         self._check_memory()
 
     def memory_needed(self):
-        """Bytes of the parameters, their gradients, the optimizer's state and the best parameters kept, and
-        the copies a checkpoint's save makes of parameters and state: the run's peak, less its minibatches."""
+        """Bytes of the parameters, their gradients, the optimizer's state and the best parameters kept, the
+        copies a checkpoint's save makes of parameters and state, and the word table of evaluation (each
+        word's input projection): the run's peak, less its minibatches."""
         d = self.dim_proj
         count = self.n_words * d + 2 * d * 4 * d + 4 * d + d * 2 + 2  # Wemb, lstm_W and lstm_U, lstm_b, U, b
         state = STATE_ARRAYS[self.optimizer]
         copies = 2 * (1 + state) + 2  # parameters and state, each again as saved; gradients; best parameters
-        return count * copies * (8 if self.floatX == "float64" else 4)
+        return (count * copies + self.n_words * 4 * d) * self._itemsize()
+
+    def batch_memory(self, longest_train, n_train, longest_eval, n_eval):
+        """Bytes of the largest minibatches' states: 8 numbers of dim_proj per (step, review) in training (h,
+        c, the four gates, the input's gradient), 2 in evaluation (h and c, on the plain graph)."""
+        per_pair = self.dim_proj * self._itemsize()
+        train = longest_train * min(self.batch_size, n_train) * 8 * per_pair
+        return max(train, longest_eval * min(self.valid_batch_size, n_eval) * 2 * per_pair)
+
+    def check_batches(self, longest_train, n_train, longest_eval, n_eval):
+        """OptionError where the largest minibatches, beside the parameters, would not fit in memory; their
+        lengths are known once the data is loaded."""
+        needed, memory = (
+            self.memory_needed() + self.batch_memory(longest_train, n_train, longest_eval, n_eval),
+            memory_bytes(),
+        )
+        if memory is not None and needed > memory:
+            raise OptionError(
+                f"batch_size {self.batch_size} and valid_batch_size {self.valid_batch_size}: minibatches of "
+                f"reviews of up to {max(longest_train, longest_eval)} words need about {needed / 2**30:.1f} GiB "
+                f"with the parameters, more than this machine's {memory / 2**30:.1f} GiB of memory; choose smaller "
+                f"batch sizes, or a maxlen or truncate"
+            )
 
     def _check_memory(self):
         needed, memory = self.memory_needed(), memory_bytes()
@@ -143,6 +166,9 @@ class Options:
                 f"optimizer's state need about {needed / 2**30:.1f} GiB, more than this machine's "
                 f"{memory / 2**30:.1f} GiB of memory; choose a smaller dim_proj or n_words"
             )
+
+    def _itemsize(self):
+        return 8 if self.floatX == "float64" else 4
 
     def _rules(self):
         def integer(v, low):
