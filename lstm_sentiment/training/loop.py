@@ -94,7 +94,9 @@ class Splits:
         h = hashlib.sha256()
         for reviews, labels in (self.train, self.valid, self.test):
             h.update(numpy.array([len(r) for r in reviews], dtype=numpy.int64).tobytes())
-            h.update(numpy.fromiter(itertools.chain.from_iterable(reviews), dtype=numpy.int64).tobytes())
+            for start in range(0, len(reviews), 256):  # in blocks: no copy of the whole split at once
+                words = itertools.chain.from_iterable(reviews[start : start + 256])
+                h.update(numpy.fromiter(words, dtype=numpy.int64).tobytes())
             h.update(numpy.asarray(labels, dtype=numpy.int64).tobytes())
         return h.hexdigest()
 
