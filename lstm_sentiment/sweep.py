@@ -60,7 +60,11 @@ def main(argv=None):
     parser.add_argument("--space", required=True, help="the search space (JSON; configs/sweep-example.json)")
     parser.add_argument("--trials", type=int, default=12, help="trials in all, seeds included (default: 12)")
     parser.add_argument("--out", required=True, help="the sweep's folder: trials, results.csv, Tune's state")
-    parser.add_argument("--address", help="an existing Ray cluster's address (default: start Ray on this machine)")
+    parser.add_argument(
+        "--address",
+        help="the head's address (HOST:PORT) of a Ray cluster this machine is a node of; its token, if it has "
+        "one, from RAY_AUTH_TOKEN or ~/.ray/auth_token (default: a Ray of its own on this machine, on 127.0.0.1)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue the interrupted sweep in --out")
     parser.add_argument(
         "--cpus-per-trial",
