@@ -124,7 +124,12 @@ class Options:
         for name, ok, allowed in self._rules():
             if not ok:
                 raise OptionError(f"{name}: {getattr(self, name)!r} is not allowed; it must be {allowed}")
-        self._check_memory()
+        self._check_memory(
+            self.memory_needed(),
+            f"dim_proj {self.dim_proj} and n_words {self.n_words}: the parameters and the {self.optimizer} "
+            f"optimizer's state",
+            "choose a smaller dim_proj or n_words",
+        )
 
     def memory_needed(self):
         """Bytes of the parameters, their gradients, the optimizer's state and the best parameters kept, the
@@ -146,25 +151,19 @@ class Options:
     def check_batches(self, longest_train, n_train, longest_eval, n_eval):
         """OptionError where the largest minibatches, beside the parameters, would not fit in memory; their
         lengths are known once the data is loaded."""
-        needed, memory = (
+        self._check_memory(
             self.memory_needed() + self.batch_memory(longest_train, n_train, longest_eval, n_eval),
-            memory_bytes(),
+            f"batch_size {self.batch_size} and valid_batch_size {self.valid_batch_size}: minibatches of reviews "
+            f"of up to {max(longest_train, longest_eval)} words, with the parameters,",
+            "choose smaller batch sizes, or a maxlen or truncate",
         )
-        if memory is not None and needed > memory:
-            raise OptionError(
-                f"batch_size {self.batch_size} and valid_batch_size {self.valid_batch_size}: minibatches of "
-                f"reviews of up to {max(longest_train, longest_eval)} words need about {needed / 2**30:.1f} GiB "
-                f"with the parameters, more than this machine's {memory / 2**30:.1f} GiB of memory; choose smaller "
-                f"batch sizes, or a maxlen or truncate"
-            )
 
-    def _check_memory(self):
-        needed, memory = self.memory_needed(), memory_bytes()
+    def _check_memory(self, needed, what, advice):
+        memory = memory_bytes()
         if memory is not None and needed > memory:
             raise OptionError(
-                f"dim_proj {self.dim_proj} and n_words {self.n_words}: the parameters and the {self.optimizer} "
-                f"optimizer's state need about {needed / 2**30:.1f} GiB, more than this machine's "
-                f"{memory / 2**30:.1f} GiB of memory; choose a smaller dim_proj or n_words"
+                f"{what} need about {needed / 2**30:.1f} GiB, more than this machine's {memory / 2**30:.1f} GiB "
+                f"of memory; {advice}"
             )
 
     def _itemsize(self):
