@@ -52,6 +52,27 @@ def test_the_library_depends_on_source_and_flags(monkeypatch, tmp_path):
     assert os.path.dirname(a) == str(tmp_path)
 
 
+@pytest.mark.skipif(kernel.load() is None, reason=f"the kernel cannot be built here: {kernel.why_unavailable()}")
+def test_a_library_built_for_another_cpu_is_never_loaded_but_one_for_this_cpu_is_built(fresh, monkeypatch):
+    """A compile folder shared with a machine of another CPU (a network home, a cluster's disk): the flags
+    say -march=native on both, so the key must hold what the compiler targets."""
+    assert kernel.load() is not None
+    (other,) = fresh.glob("lstm_sentiment_kernel_*.so")  # as if built there, by the other machine
+    kernel.load.cache_clear()
+    features = kernel.target_features
+    monkeypatch.setattr(kernel, "target_features", lambda flags: features(flags).replace("__AVX", "__NOAVX"))
+    assert kernel.load() is not None
+    assert len(list(fresh.glob("lstm_sentiment_kernel_*.so"))) == 2  # this CPU's built beside it, not the other's
+    assert kernel.library_path([*kernel.CFLAGS]) != other
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86-64's instruction sets name the test's targets")
+def test_the_cpu_features_are_the_instruction_sets_the_compiler_targets():
+    baseline, haswell = kernel.target_features(("-march=x86-64",)), kernel.target_features(("-march=haswell",))
+    assert "#define __SSE2__ 1" in baseline and "__AVX2__" not in baseline
+    assert "#define __AVX2__ 1" in haswell and "#define __FMA__ 1" in haswell
+
+
 def test_an_arrays_address_is_numpys_data_pointer_and_only_contiguous_arrays_have_one():
     base = numpy.arange(24.0).reshape(4, 6)
     for a in (base, base[1:], base[2], numpy.empty((3, 0)), numpy.zeros(5, "float32"), numpy.asarray(3, "int64")):

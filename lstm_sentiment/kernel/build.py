@@ -1,10 +1,11 @@
 """The compiled LSTM kernel (``kernel.c``): built on first use, cached, loaded with ctypes.
 
-It is compiled once per source, compiler flags and BLAS into PyTensor's
-compile directory, beside PyTensor's own modules, so clearing that cache
-clears it too. ``load()`` returns None, with a warning, and the model falls
-back to the plain ``scan`` graph, when no C compiler or no BLAS that it can
-link is available; ``why_unavailable()`` says why.
+It is compiled once per source, compiler flags, BLAS and CPU (the instruction
+sets the compiler targets, ``target_features``) into PyTensor's compile
+directory, beside PyTensor's own modules, so clearing that cache clears it
+too. ``load()`` returns None, with a warning, and the model falls back to the
+plain ``scan`` graph, when no C compiler or no BLAS that it can link is
+available; ``why_unavailable()`` says why.
 """
 
 import ctypes
@@ -59,9 +60,28 @@ def cache_dir():
 
 
 def library_path(flags):
-    """Where the library built from the current source with ``flags`` is cached."""
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:16]
+    """Where the library built from the current source with ``flags`` for this CPU is cached."""
+    described = SOURCE.read_bytes() + " ".join(flags).encode() + target_features(tuple(flags)).encode()
+    key = hashlib.sha256(described).hexdigest()[:16]
     return cache_dir() / f"lstm_sentiment_kernel_{key}.so"
+
+
+@functools.cache
+def target_features(flags):
+    """What the compiler targets with ``flags`` here: its predefined macros, which name the compiler and each
+    instruction set that ``-march=native`` turns on (``__AVX512F__``, ``__AVX2__``, ``__ARM_NEON``...).
+
+    ``-march=native`` says nothing of the CPU in the flags themselves, so they go into the cache key: a
+    compile folder shared by machines of other CPUs (a network home, a cluster's shared disk under a
+    sweep) never loads a library built for another CPU, which could die of an illegal instruction.
+    """
+    target = [f for f in flags if f.startswith(("-m", "-f", "-O", "-D"))]
+    command = [pytensor.config.cxx, "-x", "c", "-E", "-dM", *target, "-"]
+    try:
+        result = subprocess.run(command, input="", capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"unknown: {e}"  # the compile itself then says what is wrong
+    return "\n".join(sorted(result.stdout.splitlines())) if result.returncode == 0 else result.stderr
 
 
 def compile_library(flags, path):
