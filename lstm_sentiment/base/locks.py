@@ -35,10 +35,9 @@ def exclusive(path, flag):
     try:
         yield
     finally:
+        # removed while still held: a run that opened it meanwhile finds another file on disk, and retries
         with contextlib.suppress(OSError):
-            os.unlink(
-                lock_path(path)
-            )  # while still held: a run that opened it meanwhile sees another file, and retries
+            os.unlink(lock_path(path))
         os.close(fd)
 
 
