@@ -19,8 +19,12 @@ a training epoch, the evaluation of 500 and of all 25,000 test reviews (batch
 which its cold start fills. PyTorch compiles nothing, so both of its start-up
 rows are the same kind of run. With ``--plain``, a third side is this package
 without its kernel (``train_lstm(fused=False)``: the tutorial's scan graph on
-PyTensor's C backend), for the speed-up in the same run. Needs the ``bench``
-extra (PyTorch).
+PyTensor's C backend), for the speed-up in the same run. With ``--baseline
+DIR``, a fourth side is the package of another checkout (``git worktree add
+DIR REV``), as ours, for an A/B of two versions. ``LSTM_SENTIMENT_KERNEL``
+(auto, avx512, avx2, portable) picks the kernel's path for every side, and the
+table names it. ``--floatX float64`` runs both models in float64. Needs the
+``bench`` extra (PyTorch).
 
 With ``--profile``, instead, one process per thread count (1, and
 ``--threads``, alternating, ``--repeat`` times) trains one epoch of ours
@@ -32,7 +36,7 @@ table shows, per thread count, the run whose epoch is the median, then every
 run's epoch and the scaling of the medians. The kernel's parts are given in
 GFLOP/s of the products they make (per real step, and per distinct word of
 a batch), against the best product measured in the same process: ``sgemm``
-of 2048 x 2048 matrices (MKL, and NumPy's OpenBLAS) and the kernel's own
+of 2048 x 2048 matrices (NumPy's BLAS) and the kernel's own
 (its word table, 4096 x 128 by 128 x 512); the optimizer's step in GB/s of
 what it reads and writes, against a measured copy. PyTorch is not needed
 for it.
@@ -116,7 +120,7 @@ def subset(data, n):
 class Ours:
     """This package: the tutorial's functions, as train_lstm uses them."""
 
-    def __init__(self, train, o, fused=True):
+    def __init__(self, train, o, fused=True, floatX="float32"):
         import pytensor.tensor as tensor
 
         from lstm_sentiment import lstm
@@ -124,7 +128,7 @@ class Ours:
         from lstm_sentiment.model.optimizers import optimizers
 
         self.o = o
-        options = dict(o.to_dict(), ydim=int(max(train[1])) + 1, fused=fused, floatX="float32")
+        options = dict(o.to_dict(), ydim=int(max(train[1])) + 1, fused=fused, floatX=floatX)
         self.tparams = tparams = lstm.init_tparams(lstm.init_params(options))
         self.use_noise, x, mask, y, self.f_pred_prob, _, cost = lstm.build_model(tparams, options)
         grads = tensor.grad(cost, wrt=list(tparams.values()))
@@ -153,9 +157,10 @@ class Ours:
 class Torch:
     """The same model in PyTorch: nn.Embedding, nn.LSTM, masked mean, dropout, linear."""
 
-    def __init__(self, train, o, threads):
+    def __init__(self, train, o, threads, floatX="float32"):
         import torch
 
+        torch.set_default_dtype(getattr(torch, floatX))
         torch.set_num_threads(threads)
         torch.manual_seed(o.seed)
         self.torch, self.o = torch, o
@@ -187,7 +192,7 @@ class Torch:
     def pad(self, seqs):
         lengths = [len(s) for s in seqs]
         x = numpy.zeros((max(lengths), len(seqs)), dtype="int64")
-        mask = numpy.zeros(x.shape, dtype="float32")
+        mask = numpy.zeros(x.shape, dtype=str(self.torch.get_default_dtype()).split(".")[1])
         for i, s in enumerate(seqs):
             x[: lengths[i], i] = s
             mask[: lengths[i], i] = 1
@@ -212,19 +217,31 @@ class Torch:
         return numpy.concatenate(probs)
 
 
-def worker(side, path, threads, started, cold, config="tutorial"):
+def worker(side, path, threads, started, cold, config="tutorial", floatX="float32"):
     """Measure one side (or the profile) in this process; print the figures as JSON."""
     if side == "profile":
         print(json.dumps(profile(path, threads, config)))
     else:
-        print(json.dumps(measure(side, path, threads, started, cold, config)))
+        print(json.dumps(measure(side, path, threads, started, cold, config, floatX)))
 
 
-def measure(side, path, threads, started, cold, config):
+def kernel_path():
+    """The kernel's path in this process (a version before the paths: "mkl"; none: "scan")."""
+    from lstm_sentiment.kernel.build import load
+
+    lib = load()
+    return "scan" if lib is None else lib.lstm_path().decode() if hasattr(lib, "lstm_path") else "mkl"
+
+
+def measure(side, path, threads, started, cold, config, floatX="float32"):
     figures = {}
     o = read_options(config)
     train, _, test = load(path, o)
-    model = Torch(train, o, threads) if side == "torch" else Ours(train, o, fused=side != "plain")
+    if side == "torch":
+        model = Torch(train, o, threads, floatX)
+    else:
+        model = Ours(train, o, fused=side != "plain", floatX=floatX)
+        figures["path"] = kernel_path() if side != "plain" else "scan"
     first = epoch_batches(train, o)[0]
     model.update([train[0][i] for i in first], [train[1][i] for i in first])
     figures["first_update_cold" if cold else "first_update_warm"] = time.time() - started
@@ -239,6 +256,7 @@ def measure(side, path, threads, started, cold, config):
             probs = model.evaluate(data)
             figures[name] = time.time() - start
             assert probs.shape == (len(data[0]), 2) and numpy.isfinite(probs).all()
+            assert probs.dtype == floatX
         figures["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return figures
 
@@ -287,19 +305,11 @@ def timed_performs():
 
 
 def machine_limits(threads):
-    """The best of three, on ``threads`` threads: sgemm of 2048 x 2048 matrices in GFLOP/s with MKL (the
-    kernel's BLAS) and with NumPy's OpenBLAS, and the kernel's own product (``kernel_product``); a copy
-    of 256 MiB in GB/s (read and written), the faster of one thread and ``threads``, best of five."""
-    import ctypes
-
-    from lstm_sentiment.kernel.build import mkl_ldflags
-
-    libdir, name = mkl_ldflags().split()[:2]
-    mkl = ctypes.CDLL(os.path.join(libdir[2:], name[3:]))
-    mkl.MKL_Set_Num_Threads(threads)
+    """The best of three, on ``threads`` threads: sgemm of 2048 x 2048 matrices in GFLOP/s with NumPy's
+    BLAS (OpenBLAS in PyPI's wheels), and the kernel's own product (``kernel_product``); a copy of
+    256 MiB in GB/s (read and written), the faster of one thread and ``threads``, best of five."""
     n = 2048
     a, b, c = (numpy.random.RandomState(0).rand(n, n).astype("float32") for _ in range(3))
-    one, zero, ptr = ctypes.c_float(1), ctypes.c_float(0), ctypes.c_void_p
 
     def best(f, reps=3):
         times = []
@@ -309,9 +319,7 @@ def machine_limits(threads):
             times.append(time.perf_counter() - start)
         return min(times)
 
-    args = [ptr(a.ctypes.data), n, ptr(b.ctypes.data), n, zero, ptr(c.ctypes.data), n]
-    mkl_s = best(lambda: mkl.cblas_sgemm(101, 111, 111, n, n, n, one, *args))
-    openblas_s = best(lambda: numpy.matmul(a, b, out=c))
+    numpy_s = best(lambda: numpy.matmul(a, b, out=c))
     big = numpy.ones(1 << 26, dtype="float32")
     out = numpy.empty_like(big)
     parts = list(zip(numpy.array_split(out, threads), numpy.array_split(big, threads)))
@@ -320,12 +328,11 @@ def machine_limits(threads):
             best(lambda: numpy.copyto(out, big), 5), best(lambda: list(pool.map(lambda p: numpy.copyto(*p), parts)), 5)
         )
     flops = 2 * n**3
-    limits = {"mkl": flops / mkl_s / 1e9, "openblas": flops / openblas_s / 1e9}
-    return dict(limits, kernel=kernel_product(best), copy=2 * big.nbytes / copy_s / 1e9)
+    return dict(numpy=flops / numpy_s / 1e9, kernel=kernel_product(best), copy=2 * big.nbytes / copy_s / 1e9)
 
 
 def kernel_product(best, n=4096, d=128):
-    """GFLOP/s of the kernel's own product (its loops where they apply, else MKL) on the word table of
+    """GFLOP/s of the kernel's own product on the word table of
     ``n`` words of ``d`` units, (n, d) @ (d, 4d) + b, with the threads the kernel uses."""
     from lstm_sentiment.kernel.build import address, function
 
@@ -400,15 +407,15 @@ def profile_table(profiles, config):
                 rate = work / seconds / 1e9
                 cell += f" {rate:6.1f} GB/s   {100 * rate / limits['copy']:3.0f}%"
             elif work:
-                rate, peak = work / seconds / 1e9, max(limits["mkl"], limits["openblas"], limits["kernel"])
+                rate, peak = work / seconds / 1e9, max(limits["numpy"], limits["kernel"])
                 cell += f" {rate:6.1f} GFLOP/s {100 * rate / peak:3.0f}%"
             cells += f"  {cell:<36}"
         lines.append(f"{row:20}{cells}")
     for n, p in profiles.items():
         limits = p["limits"]
         lines.append(
-            f"limits, {n} thread{'s' if n > 1 else ''}: sgemm 2048^2 {limits['mkl']:.1f} GFLOP/s (MKL), "
-            f"{limits['openblas']:.1f} (OpenBLAS); the kernel's product {limits['kernel']:.1f}; "
+            f"limits, {n} thread{'s' if n > 1 else ''}: sgemm 2048^2 {limits['numpy']:.1f} GFLOP/s (NumPy's BLAS); "
+            f"the kernel's product {limits['kernel']:.1f}; "
             f"copy {limits['copy']:.1f} GB/s"
         )
     return "\n".join(lines)
@@ -430,9 +437,12 @@ def epochs_line(runs):
     return line
 
 
-def run(side, path, threads, cold, cache, config):
-    """One worker process, compiling into ``cache`` (empty for a cold start); its figures."""
+def run(side, path, threads, cold, cache, config, floatX="float32", baseline=None):
+    """One worker process, compiling into ``cache`` (empty for a cold start); its figures. The baseline
+    side is ours, imported from the ``baseline`` checkout."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if side == "baseline":
+        side, env["PYTHONPATH"] = "ours", os.pathsep.join(filter(None, [baseline, env.get("PYTHONPATH")]))
     flags = env.get("PYTENSOR_FLAGS", "")
     env["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"base_compiledir={cache}"]))
     command = [
@@ -448,6 +458,8 @@ def run(side, path, threads, cold, cache, config):
         repr(time.time()),
         "--config",
         config,
+        "--floatX",
+        floatX,
     ] + (["--cold"] if cold else [])
     out = subprocess.run(command, env=env, capture_output=True, text=True)
     if out.returncode:
@@ -459,14 +471,16 @@ def spread(values):
     return {"min": min(values), "median": statistics.median(values), "max": max(values), "runs": values}
 
 
-NAMES = {"ours": "ours", "torch": "PyTorch", "plain": "ours, plain graph"}
+NAMES = {"ours": "ours", "torch": "PyTorch", "plain": "ours, plain graph", "baseline": "baseline"}
 
 
 def table(results, sides, threads, config="tutorial"):
     """Min / median / max of each side, and the ratio ours/PyTorch of the medians."""
     runs = len(results["ours"]["train_epoch"]["runs"])
+    paths = ", ".join(f"{NAMES[side]} {results['paths'][side]}" for side in sides if results["paths"].get(side))
     lines = [
         f"configuration: {config}; threads: {threads} on each side; min / median / max of {runs} runs",
+        f"float type: {results['floatX']}; kernel paths: {paths}",
         f"{'':44}" + "".join(f" {NAMES[side]:>22}" for side in sides) + f" {'ratio':>6}  target",
     ]
     for key, (label, unit, target) in METRICS.items():
@@ -507,12 +521,14 @@ def main(argv=None):
         help="instead: where one training epoch of ours spends its time, part by part, with 1 thread and "
         "--threads, --repeat times each",
     )
+    parser.add_argument("--baseline", help="also measure the package of this checkout, as ours (an A/B)")
+    parser.add_argument("--floatX", choices=["float32", "float64"], default="float32", help="both models' float type")
     parser.add_argument("--worker", choices=["ours", "torch", "plain", "profile"], help=argparse.SUPPRESS)
     parser.add_argument("--started", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(args.worker, args.data, args.threads, args.started, args.cold, args.config)
+        return worker(args.worker, args.data, args.threads, args.started, args.cold, args.config, args.floatX)
 
     from lstm_sentiment.imdb import get_dataset_file
 
@@ -531,8 +547,10 @@ def main(argv=None):
             with open(args.json, "w") as f:
                 json.dump(dict(median_runs(runs), runs=runs), f, indent=1)
         return
-    sides = ("ours", "torch", "plain") if args.plain else ("ours", "torch")
-    runs = {side: {k: [] for k in METRICS} for side in sides}
+    if args.baseline and not os.path.isdir(os.path.join(args.baseline, "lstm_sentiment")):
+        sys.exit(f"benchmark: {args.baseline} holds no lstm_sentiment package; give a checkout's root")
+    sides = ("ours", "torch") + ("plain",) * args.plain + ("baseline",) * bool(args.baseline)
+    runs, paths = {side: {k: [] for k in METRICS} for side in sides}, {}
     for rep in range(args.repeat):
         # A new, empty compile cache per repetition: the cold start fills it, the warm one reuses it.
         with tempfile.TemporaryDirectory(prefix="lstm-bench-cache-") as cache:
@@ -542,17 +560,22 @@ def main(argv=None):
                         f"repetition {rep + 1}/{args.repeat}: {side}, {'cold' if cold else 'warm'} start",
                         file=sys.stderr,
                     )
-                    for key, value in run(side, path, args.threads, cold, cache, args.config).items():
+                    figures = run(side, path, args.threads, cold, cache, args.config, args.floatX, args.baseline)
+                    paths[side] = figures.pop("path", None) or paths.get(side)
+                    for key, value in figures.items():
                         runs[side][key].append(value)
     results = {side: {k: spread(v) for k, v in figures.items()} for side, figures in runs.items()}
     results["ratio"] = {k: results["ours"][k]["median"] / results["torch"][k]["median"] for k in METRICS}
-    results["threads"] = args.threads
+    results["threads"], results["floatX"], results["paths"] = args.threads, args.floatX, paths
     print(table(results, sides, args.threads, args.config))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     epoch = epoch_name(args.config)
     print(f"ratio {epoch}={results['ratio']['train_epoch']:.2f} eval_25k={results['ratio']['eval_25k']:.2f}")
+    if args.baseline:
+        ab = {k: results["ours"][k]["median"] / results["baseline"][k]["median"] for k in ("train_epoch", "eval_25k")}
+        print(f"ours / baseline: {epoch}={ab['train_epoch']:.2f} eval_25k={ab['eval_25k']:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Shared fixtures: small datasets in the tutorial's format, written by the tests."""
 
 import os
+import pathlib
 import pickle
+import platform
 
 import numpy
 import pytest
@@ -41,6 +43,29 @@ def fused(request):
     if request.param and load() is None:
         pytest.skip(f"the LSTM kernel is unavailable: {why_unavailable()}")
     return request.param
+
+
+def kernel_paths():
+    """The kernel's paths this CPU runs (LSTM_SENTIMENT_KERNEL), the widest first: avx512 and avx2 (x86
+    with AVX-512, or AVX2 and FMA), then portable, which every CPU runs."""
+    cpuinfo = pathlib.Path("/proc/cpuinfo")
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    flags = set(cpuinfo.read_text().split()) if x86 and cpuinfo.exists() else set()
+    return [p for p, need in (("avx512", {"avx512f"}), ("avx2", {"avx2", "fma"})) if need <= flags] + ["portable"]
+
+
+@pytest.fixture(params=kernel_paths())
+def kernel_path(request, monkeypatch):
+    """Each test using it runs once per kernel path this CPU has, on that path's library."""
+    from lstm_sentiment.kernel import build
+
+    monkeypatch.setenv("LSTM_SENTIMENT_KERNEL", request.param)
+    build.load.cache_clear()
+    if build.load() is None:
+        pytest.fail(f"the {request.param} kernel is unavailable: {build.why_unavailable()}")
+    yield request.param
+    monkeypatch.undo()
+    build.load.cache_clear()
 
 
 @pytest.fixture

@@ -25,8 +25,19 @@ def test_our_worker_measures_every_figure(marker_pkl, capsys, side, config):
     bench = _benchmark()
     bench.worker(side, marker_pkl, 2, time.time(), cold=False, config=config)
     figures = json.loads(capsys.readouterr().out)
+    from lstm_sentiment.kernel.build import load
+
+    assert figures.pop("path") == (load().lstm_path().decode() if side == "ours" else "scan")
     assert set(figures) == set(bench.METRICS) - {"first_update_cold"}
     assert all(v > 0 for v in figures.values())
+
+
+def test_a_baseline_must_be_a_checkout(marker_pkl, tmp_path):
+    out = subprocess.run(
+        [sys.executable, SCRIPT, "--data", marker_pkl, "--baseline", str(tmp_path)], capture_output=True, text=True
+    )
+    assert out.returncode == 1
+    assert out.stderr.strip() == f"benchmark: {tmp_path} holds no lstm_sentiment package; give a checkout's root"
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@ embedding gradient; and the rewrites that choose them."""
 
 import concurrent.futures
 import multiprocessing
-from pathlib import Path
+import re
 
 import numpy
 import pytensor
@@ -64,7 +64,7 @@ def threads(request):
 
 # 45: more than one chunk of projected steps (32); 300: the weights' gradients in three parts
 @pytest.mark.parametrize("T", [1, 7, *(pytest.param(T, marks=pytest.mark.slow) for T in (45, 300))])
-def test_lstm_and_its_gradient_equal_the_scan(threads, T):
+def test_lstm_and_its_gradient_equal_the_scan(kernel_path, threads, T):
     with config.change_flags(floatX="float64"):
         params = _params()
         tparams = init_tparams(params)
@@ -83,6 +83,38 @@ def test_lstm_and_its_gradient_equal_the_scan(threads, T):
         assert any(isinstance(n.op, LSTM) for n in f.maker.fgraph.toposort())
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_gates_exp_and_tanh_equal_libms_to_rounding(kernel_path, dtype):
+    """Over the whole input range (results that overflow, that are subnormal or 0, specials), as the gates'
+    loops make them: within 2 units in the last place of the correctly rounded value for the kernel's
+    own (the portable path, and wherever glibc's libmvec is not), 4 for libmvec's (glibc's bound)."""
+    from lstm_sentiment.kernel.build import kernel_flags
+
+    top = numpy.log(numpy.finfo(dtype).max)  # 88.7 or 709.8
+    rng = numpy.random.RandomState(0)
+    x = numpy.concatenate(
+        [
+            numpy.linspace(-1.18 * top, 1.02 * top, 1_000_001),  # e^x from 0 through subnormals to inf
+            rng.uniform(-20, 20, 500_000),  # where the gates' inputs are
+            numpy.geomspace(1e-30, 20, 200_000) * rng.choice([-1, 1], 200_000),  # tanh x = x near 0
+            [0.0, -0.0, numpy.inf, -numpy.inf, numpy.nan, 0.55, -0.55, numpy.nextafter(0.55, 0)],
+        ]
+    ).astype(dtype)
+    y, z = numpy.empty_like(x), numpy.empty_like(x)
+    function("lstm_maths", dtype)(x.size, address(x), address(y), address(z))
+    wide = numpy.longdouble if numpy.finfo(numpy.longdouble).eps < numpy.finfo("float64").eps else numpy.float64
+    bound = 4 if "-DLSTM_USE_MVEC" in kernel_flags(kernel_path) else 2
+    for name, got, exact in (("exp", y, numpy.exp(x.astype(wide))), ("tanh", z, numpy.tanh(x.astype(wide)))):
+        with numpy.errstate(over="ignore"):  # e^x beyond the type's largest: inf
+            rounded = exact.astype(dtype)
+        finite = numpy.isfinite(rounded)
+        numpy.testing.assert_array_equal(got[~finite], rounded[~finite], err_msg=f"{name}: inf and nan")
+        ulp = numpy.spacing(numpy.abs(rounded[finite])).astype(wide)
+        error = numpy.abs(got[finite].astype(wide) - exact[finite]) / ulp
+        worst = numpy.argmax(error)
+        assert error[worst] <= bound, f"{name}({x[finite][worst]!r}) is {error[worst]:.2f} ulp off"
+
+
 def _layer_and_gradients(params, floatX, fused, T, B, rng_seed):
     """h and the gradients of W, U, b and emb of a weighted sum of h, for random inputs; the same
     inputs and parameters, only rounded to float32, whatever floatX."""
@@ -99,7 +131,7 @@ def _layer_and_gradients(params, floatX, fused, T, B, rng_seed):
 
 
 @pytest.mark.parametrize("T", [1, 7, *(pytest.param(T, marks=pytest.mark.slow) for T in (45, 300))])
-def test_a_large_layers_weight_gradients_are_summed_from_the_threads_shares_by_the_threads(threads, T):
+def test_a_large_layers_weight_gradients_are_summed_from_the_threads_shares_by_the_threads(kernel_path, threads, T):
     """At 128 units, dW and dU (65,536 values each) are added up from the threads' shares by the
     threads themselves, each taking a range of the values: the scan's gradients still, in float64
     and, through the panels, in float32."""
@@ -115,21 +147,15 @@ def test_a_large_layers_weight_gradients_are_summed_from_the_threads_shares_by_t
         numpy.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * numpy.abs(a).max(), err_msg=name)
 
 
-def test_float32_steps_run_in_panels_where_avx2_and_fma_are():
-    cpuinfo = Path("/proc/cpuinfo")
-    flags = cpuinfo.read_text().split() if cpuinfo.exists() else []
-    if "avx2" not in flags or "fma" not in flags:
-        pytest.skip("this CPU has no AVX2 with FMA: the float32 steps use BLAS")
-    assert load().lstm_has_panels() == 1
-
-
-# dim 32: U in 8 panels forward (4 dim columns) and 2 backward (dim columns); dim 48: 12 and 3, an
-# odd count (AVX-512 takes panels two at a time, or four for 6 rows or fewer); dim 28: 7 forward, in
-# groups of 4, 2 and 1 for its batch of 5. Batch 13 leaves rows in blocks of 5 and 4 (AVX2), or 7
-# and 6 (AVX-512), and fewer with 2 or 3 threads; batch 40, in 7 or 4 blocks with 1 thread.
-@pytest.mark.parametrize("dim, B", [(32, 13), (48, 40), (28, 5)])
+# In panels of 16 floats (AVX-512; 8 for AVX2, 4 portable): dim 32: U in 8 panels forward (4 dim columns)
+# and 2 backward (dim columns); dim 48: 12 and 3, an odd count (AVX-512 takes panels two at a time, or
+# four for 6 rows or fewer); dim 28: 7 forward, in groups of 4, 2 and 1 for its batch of 5, and 1.75
+# backward; dim 13: part-panels on every path, and columns of the weights' gradients one by one. Batch
+# 13 leaves rows in blocks of 5 and 4 (AVX2), or 7 and 6 (AVX-512), and fewer with 2 or 3 threads;
+# batch 40, in 7 or 4 blocks with 1 thread.
+@pytest.mark.parametrize("dim, B", [(32, 13), (48, 40), (28, 5), (13, 7)])
 @pytest.mark.parametrize("T", [1, 7, *(pytest.param(T, marks=pytest.mark.slow) for T in (45, 300))])
-def test_float32_panels_and_their_gradients_equal_the_float64_scan(threads, T, dim, B):
+def test_float32_panels_and_their_gradients_equal_the_float64_scan(kernel_path, threads, T, dim, B):
     params = _params(dict(OPTIONS, dim_proj=dim))
     params = {k: v.astype("float32") for k, v in params.items()}
     fused, ops = _layer_and_gradients(params, "float32", True, T, B, T)
@@ -354,7 +380,7 @@ def _by_pairs_and_by_words(T, B, D, n, dtype, seed):
     rng = numpy.random.RandomState(seed)
     mask = _mask(T, B, rng).astype(dtype)
     rows = rng.randint(0, n - 1, size=(T, B)) - n * rng.randint(0, 2, size=(T, B))  # row r, or r - n
-    ids = numpy.where(mask > 0, rows, n - 1).ravel()
+    ids = numpy.where(mask > 0, rows, n - 1)
     Wemb, W, U = 0.5 * rng.randn(n, D), 0.3 * rng.randn(D, 4 * D), 0.3 * rng.randn(D, 4 * D)
     Wemb, W, U, b, dpool = (v.astype(dtype) for v in (Wemb, W, U, 0.3 * rng.randn(4 * D), rng.randn(B, D)))
 
@@ -366,7 +392,7 @@ def _by_pairs_and_by_words(T, B, D, n, dtype, seed):
     h, c, gates, pool = run(LSTM("train_pooled"), Wemb[ids].reshape(T, B, D), mask, W, b, U)
     demb, dW, db, dU = run(LSTMGrad(pooled=True), Wemb[ids].reshape(T, B, D), mask, W, U, h, c, gates, dpool)
     dWemb = numpy.zeros_like(Wemb)
-    numpy.add.at(dWemb, ids, demb.reshape(-1, D))
+    numpy.add.at(dWemb, ids.ravel(), demb.reshape(-1, D))
     by_pairs = [h, c, gates, pool, dWemb, dW, db, dU]
     forward = run(LSTMFromIds("train_pooled"), Wemb, ids, mask, W, b, U)
     by_words = forward + run(LSTMGradFromIds(), Wemb, ids, mask, W, U, *forward[:3], dpool)
@@ -383,7 +409,7 @@ def _assert_same_passes(by_pairs, by_words, dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("T", [1, 7, *(pytest.param(T, marks=pytest.mark.slow) for T in (45, 300))])
-def test_training_by_words_equals_training_by_pairs(threads, T, dtype):
+def test_training_by_words_equals_training_by_pairs(kernel_path, threads, T, dtype):
     """Per word and per pair, the same passes to rounding (the sums of a word's pairs come first)."""
     _assert_same_passes(*_by_pairs_and_by_words(T, 13, 16, 40, dtype, seed=T), dtype)
 
@@ -401,7 +427,7 @@ def test_the_embeddings_gradient_is_written_in_every_row_zeros_where_the_batch_h
     T, B, D = 7, 13, 16
     rng = numpy.random.RandomState(n + used)
     mask = _mask(T, B, rng)
-    ids = rng.randint(0, used, size=T * B)
+    ids = rng.randint(0, used, size=(T, B))
     Wemb, W, U, b, dpool = (rng.randn(*shape) for shape in ((n, D), (D, 4 * D), (D, 4 * D), (4 * D,), (B, D)))
     forward = [[None] for _ in range(4)]
     LSTMFromIds("train_pooled").perform(None, [Wemb, ids, mask, W, b, U], forward)
@@ -423,7 +449,7 @@ def test_the_embeddings_gradient_is_written_in_every_row_zeros_where_the_batch_h
     grads = [[None] for _ in range(4)]
     LSTMGradFromIds().perform(None, [Wemb, ids, mask, W, U, h, c, gates, dpool], grads)
     numpy.testing.assert_array_equal(dWemb, grads[0][0])
-    assert dWemb[numpy.unique(ids[mask.ravel() != 0])].any(axis=1).all()  # words of real steps: their gradients
+    assert dWemb[numpy.unique(ids[mask != 0])].any(axis=1).all()  # words of real steps: their gradients
 
 
 @pytest.mark.parametrize("n", [7, 50, 10_000])
@@ -450,15 +476,20 @@ def test_training_by_words_refuses_bad_ids_and_shapes_before_the_kernel():
         numpy.ones((5, 3)),
         rng.randn(3, 4),
     )
-    ids = numpy.arange(15) % 10
+    ids = (numpy.arange(15) % 10).reshape(5, 3)
     storage = [[None] for _ in range(4)]
     for bad in (ids + 1, ids - 11):
         with pytest.raises(IndexError, match="LSTMFromIds: a word id is out of bounds for 10 embeddings"):
             LSTMFromIds("train_pooled").perform(None, [Wemb, bad, mask, W, b, U], storage)
         with pytest.raises(IndexError, match="LSTMGradFromIds: a word id is out of bounds"):
             LSTMGradFromIds().perform(None, [Wemb, bad, mask, W, U, h, c, gates, dpool], storage)
-    with pytest.raises(ValueError, match=r"LSTMFromIds: ids has shape \(14,\), expected \(15,\)"):
-        LSTMFromIds("train_pooled").perform(None, [Wemb, ids[:-1], mask, W, b, U], storage)
+    # the same 15 ids as (3, 5), or as a vector, do not fit the (5, 3) mask: each is refused
+    for wrong in (ids.reshape(3, 5), ids.ravel()[:, None]):
+        message = re.escape(f"ids has shape {wrong.shape}, expected (5, 3)")
+        with pytest.raises(ValueError, match=f"LSTMFromIds: {message}"):
+            LSTMFromIds("train_pooled").perform(None, [Wemb, wrong, mask, W, b, U], storage)
+        with pytest.raises(ValueError, match=f"LSTMGradFromIds: {message}"):
+            LSTMGradFromIds().perform(None, [Wemb, wrong, mask, W, U, h, c, gates, dpool], storage)
     grad = dict(Wemb=Wemb, ids=ids, mask=mask, W=W, U=U, h=h, c=c, gates=gates, dpool=dpool)
     for wrong in ("Wemb", "ids", "mask", "W", "U", "c", "gates", "dpool"):
         inputs = dict(grad, **{wrong: grad[wrong][..., :-1]})
@@ -501,8 +532,8 @@ def test_sizes_that_would_wrap_the_kernels_ints_are_refused_before_any_copy(T, B
 
     lstm = (huge(T, B, D), huge(T, B), huge(D, 4 * D), huge(4 * D), huge(D, 4 * D))
     grad = (huge(T, B, D), huge(T, B), huge(D, 4 * D), huge(D, 4 * D), *(huge(T, B, d) for d in (D, D, 4 * D, D)))
-    from_ids = (huge(3, D), huge(T * B), huge(T, B), huge(D, 4 * D), huge(4 * D), huge(D, 4 * D))
-    grad_ids = (huge(3, D), huge(T * B), huge(T, B), huge(D, 4 * D), huge(D, 4 * D), *grad[4:7], huge(B, D))
+    from_ids = (huge(3, D), huge(T, B), huge(T, B), huge(D, 4 * D), huge(4 * D), huge(D, 4 * D))
+    grad_ids = (huge(3, D), huge(T, B), huge(T, B), huge(D, 4 * D), huge(D, 4 * D), *grad[4:7], huge(B, D))
     checked = [(LSTM(), lstm), (LSTMGrad(), grad), (LSTMFromIds(), from_ids), (LSTMFromIds("train_pooled"), from_ids)]
     for op, inputs in [*checked, (LSTMGradFromIds(), grad_ids)]:
         with pytest.raises(ValueError, match=f"{type(op).__name__}: .* too large for the kernel"):

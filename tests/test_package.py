@@ -114,3 +114,13 @@ def test_importing_and_training_change_nothing_for_other_pytensor_code(tmp_path)
     assert got["after"] == got["before"]
     assert "ScatterAdd" not in got["before"]["ops"] and got["before"]["floatX"] == "float64"
     assert len(got["trained"]) == 3
+
+
+def test_a_plain_install_pulls_no_mkl_and_the_mkl_extra_does():
+    """The kernel links no BLAS: MKL (1 GB with its runtimes) is only the ``mkl`` extra, for the scan graph."""
+    import importlib.metadata
+
+    requires = importlib.metadata.requires("lstm_sentiment")
+    plain = [r for r in requires if "extra ==" not in r]
+    assert plain and not any(r.lower().startswith(("mkl", "intel", "tbb")) for r in plain), plain
+    assert any(r.startswith("mkl") and 'extra == "mkl"' in r for r in requires), requires

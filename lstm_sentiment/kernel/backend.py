@@ -7,8 +7,9 @@ rest of the graph with Python thunks (``KERNEL_MODE``: PyTensor's C loop
 calling Python thunks, which compiles in a second; no elementwise fusion;
 the small Ops as single NumPy calls, ``lean.py``; the kernel's rewrites of
 ``ops.py``).
-Without it, the scan graph runs on the C backend (``C_MODE``) linked to the
-MKL of PyPI's ``mkl`` wheel.
+Without it, the scan graph runs on the C backend (``C_MODE``), linked to the
+MKL of PyPI's ``mkl`` wheel where the ``mkl`` extra installed it, else to
+the BLAS PyTensor finds (its NumPy-based one where the system has none).
 
 Nothing here changes PyTensor for other code: the rewrites live only in
 these modes, and ``Backend.function`` sets the BLAS flags only while it
@@ -17,6 +18,9 @@ wins; so does the ``mode`` argument.
 """
 
 import contextlib
+import importlib.metadata
+import os
+import warnings
 
 import pytensor
 from pytensor import config
@@ -25,7 +29,8 @@ from pytensor.compile.mode import Mode, get_mode
 from pytensor.graph.rewriting.basic import EquilibriumGraphRewriter, dfs_rewriter
 from pytensor.link.vm import VMLinker
 
-from .build import load, mkl_ldflags
+from ..base.logs import logger
+from .build import load
 from .classifier import CLASSIFIER_REWRITES
 from .lean import INLINE_REWRITES, LEAN_REWRITES
 from .ops import GRAPH_REWRITES, INPLACE_REWRITES
@@ -60,6 +65,31 @@ KERNEL_MODE = KERNEL_MODE.excluding("fusion", "cxx_only").register(*KERNEL_REWRI
 C_MODE = Mode(linker="cvm", optimizer="fast_run")
 
 
+def mkl_ldflags():
+    """Link flags for the MKL of PyPI's ``mkl`` wheel (the ``mkl`` extra), or None when it is absent.
+
+    The wheel ships ``libmkl_rt.so.3`` without the unversioned ``libmkl_rt.so``
+    that PyTensor's own search looks for, so it is named exactly (``-l:``);
+    ``-liomp5`` is its OpenMP runtime, as in PyTensor's own MKL link line.
+    PyTensor adds an rpath for the ``-L`` folder, so no ``LD_LIBRARY_PATH`` is
+    needed.
+    """
+    try:
+        files = importlib.metadata.files("mkl") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if f.name.startswith("libmkl_rt.so."):
+            path = os.path.realpath(f.locate())
+            if os.path.exists(path):
+                libdir = os.path.dirname(path)
+                flags = f"-L{libdir} -l:{f.name}"
+                if os.path.exists(os.path.join(libdir, "libiomp5.so")):
+                    flags += " -liomp5"
+                return flags + " -lpthread"
+    return None
+
+
 def kernel_on(fused):
     """Whether models use the kernel: asked for (``fused``), and it builds and loads here."""
     return bool(fused) and load() is not None
@@ -83,18 +113,39 @@ class Backend:
                 self.mode = self.mode.register(*KERNEL_REWRITES)
 
     def function(self, inputs, outputs, **kwargs):
-        """``pytensor.function`` in this mode, linked to PyPI's MKL unless the user set a BLAS.
+        """``pytensor.function`` in this mode, linked to PyPI's MKL where it is installed, unless the user set
+        a BLAS.
 
         Ops with an inner graph (PyTensor's softmax) compile it on first use, in
         PyTensor's default mode of that moment: here they compile it at once, in this one.
         """
         blas = None if user_has_set("blas__ldflags") else mkl_ldflags()
-        with _blas_ldflags(blas), config.change_flags(mode=self.mode):
+        with _blas_ldflags(blas), config.change_flags(mode=self.mode), _without_blas_warning():
             fn = pytensor.function(inputs, outputs, mode=self.mode, **kwargs)
             for node in fn.maker.fgraph.apply_nodes:
                 if isinstance(node.op, OpFromGraph):
                     node.op.fn  # noqa: B018  (compiles the inner graph)
         return fn
+
+
+@contextlib.contextmanager
+def _without_blas_warning():
+    """PyTensor's warning that it found no BLAS (its advice, conda, does not apply here) as one line of
+    this package's log instead, once: the scan graph's products then use PyTensor's NumPy-based BLAS."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("always", message=NO_BLAS)
+        yield
+    for warning in caught:
+        if str(warning.message).startswith(NO_BLAS):
+            logger.warning(
+                "No BLAS found: the plain graph's products use PyTensor's NumPy-based one "
+                '(pip install -e ".[mkl]" makes them about 1.4x faster)'
+            )
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
+NO_BLAS = "PyTensor could not link to a BLAS installation"
 
 
 @contextlib.contextmanager

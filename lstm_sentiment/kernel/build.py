@@ -1,17 +1,20 @@
 """The compiled LSTM kernel (``kernel.c``): built on first use, cached, loaded with ctypes.
 
-It is compiled once per source, compiler flags, BLAS and CPU (the instruction
-sets the compiler targets, ``target_features``) into PyTensor's compile
-directory, beside PyTensor's own modules, so clearing that cache clears it
-too. ``load()`` returns None, with a warning, and the model falls back to the
-plain ``scan`` graph, when no C compiler or no BLAS that it can link is
-available; ``why_unavailable()`` says why.
+``kernel.c`` makes every product itself and links no BLAS. It has three paths,
+the widths of its vectors: ``avx512``, ``avx2`` (with FMA) and ``portable``
+(16-byte vectors: SSE2 on any x86-64, NEON on aarch64). ``LSTM_SENTIMENT_KERNEL``
+picks one (``auto``, the default: the best this CPU has), so that every path
+can be built and tested on one x86 machine. The library is compiled once per
+source, flags and CPU (the instruction sets the compiler targets,
+``target_features``) into PyTensor's compile directory, beside PyTensor's own
+modules, so clearing that cache clears it too. ``load()`` returns None, with a
+warning, and the model falls back to the plain ``scan`` graph, when it cannot
+be built; ``why_unavailable()`` says why.
 """
 
 import ctypes
 import functools
 import hashlib
-import importlib.metadata
 import os
 import platform
 import subprocess
@@ -24,34 +27,44 @@ from ..base.files import atomic_path
 from ..base.logs import logger
 
 SOURCE = Path(__file__).with_name("kernel.c")
-CFLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-std=c99"]
+CFLAGS = ["-O3", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=fast", "-std=c99"]
+LDFLAGS = ["-pthread", "-lm"]
+PATHS = ("auto", "avx512", "avx2", "portable")
+# What each forced x86 path needs of the CPU: the compiler's macros under its flags.
+NEEDS = {"avx512": ("__AVX512F__",), "avx2": ("__AVX2__", "__FMA__")}
 
 _failure = None
 
 
-def mkl_ldflags():
-    """Link flags for the MKL of PyPI's ``mkl`` wheel, or None when it is absent.
+def requested_path():
+    """The path ``LSTM_SENTIMENT_KERNEL`` asks for (``auto`` unless set)."""
+    return os.environ.get("LSTM_SENTIMENT_KERNEL", "auto").strip().lower() or "auto"
 
-    The wheel ships ``libmkl_rt.so.3`` without the unversioned ``libmkl_rt.so``
-    that PyTensor's own search looks for, so it is named exactly (``-l:``);
-    ``-liomp5`` is its OpenMP runtime, as in PyTensor's own MKL link line.
-    PyTensor adds an rpath for the ``-L`` folder, so no ``LD_LIBRARY_PATH`` is
-    needed.
+
+def is_x86():
+    return platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+
+
+def path_flags(path):
+    """The compiler's target flags for ``path``, or a string saying why this CPU cannot run it.
+
+    On x86 ``-march=native`` for the paths this CPU has (without AVX-512 for ``avx2``: an AVX2 CPU as
+    the compiler sees one) and the x86-64 baseline, SSE2, for ``portable``. Elsewhere there is only the
+    portable path, tuned with ``-mcpu=native`` where the compiler knows it.
     """
-    try:
-        files = importlib.metadata.files("mkl") or []
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for f in files:
-        if f.name.startswith("libmkl_rt.so."):
-            path = os.path.realpath(f.locate())
-            if os.path.exists(path):
-                libdir = os.path.dirname(path)
-                flags = f"-L{libdir} -l:{f.name}"
-                if os.path.exists(os.path.join(libdir, "libiomp5.so")):
-                    flags += " -liomp5"
-                return flags + " -lpthread"
-    return None
+    if path not in PATHS:
+        return f"LSTM_SENTIMENT_KERNEL={path} is not one of {', '.join(PATHS)}"
+    if not is_x86():
+        if path in NEEDS:
+            return f"LSTM_SENTIMENT_KERNEL={path} needs an x86-64 CPU, and this one is {platform.machine()}"
+        return ["-mcpu=native"] if target_features(("-mcpu=native",)).startswith("#define") else []
+    if path == "portable":
+        return ["-march=x86-64"]
+    flags = ["-march=native"] + (["-mno-avx512f"] if path == "avx2" else [])
+    missing = [m for m in NEEDS.get(path, ()) if f"#define {m} 1" not in target_features(tuple(flags))]
+    if missing:
+        return f"LSTM_SENTIMENT_KERNEL={path}, but this CPU lacks it (the compiler defines no {', '.join(missing)})"
+    return flags
 
 
 def cache_dir():
@@ -69,7 +82,8 @@ def library_path(flags):
 @functools.cache
 def target_features(flags):
     """What the compiler targets with ``flags`` here: its predefined macros, which name the compiler and each
-    instruction set that ``-march=native`` turns on (``__AVX512F__``, ``__AVX2__``, ``__ARM_NEON``...).
+    instruction set that ``-march=native`` turns on (``__AVX512F__``, ``__AVX2__``, ``__ARM_NEON``...), or
+    its error.
 
     ``-march=native`` says nothing of the CPU in the flags themselves, so they go into the cache key: a
     compile folder shared by machines of other CPUs (a network home, a cluster's shared disk under a
@@ -111,11 +125,15 @@ def _declare(lib):
         getattr(lib, f"scatter_add_{suffix}").argtypes = [ctypes.c_longlong, i, ctypes.c_longlong] + [ptr] * 3
         getattr(lib, f"lstm_table_{suffix}").argtypes = [i, i] + [ptr] * 4
         getattr(lib, f"lstm_pooled_ids_{suffix}").argtypes = [i, i, i, ctypes.c_longlong] + [ptr] * 5
+        getattr(lib, f"lstm_maths_{suffix}").argtypes = [ctypes.c_long] + [ptr] * 3
+        getattr(lib, f"lstm_maths_{suffix}").restype = None
     lib.lstm_set_threads.argtypes = [i]
     lib.same_bytes.argtypes = [ctypes.c_size_t, ptr, ptr]
     lib.distinct_words.argtypes = [ctypes.c_longlong, ctypes.c_longlong] + [ptr] * 3
     lib.distinct_words.restype = ctypes.c_longlong
-    lib.lstm_has_panels.argtypes = []
+    lib.lstm_path.argtypes = []
+    lib.lstm_path.restype = ctypes.c_char_p
+    lib.lstm_threads.argtypes = []
     return lib
 
 
@@ -127,32 +145,35 @@ def has_libmvec():
     return tuple(int(v) for v in version.split(".")[:2]) >= (2, 35)
 
 
+def kernel_flags(path):
+    """Every flag of the compile for ``path``, or a string saying why there is none. The forced portable
+    path makes its own exponentials and tanh, as it does where libmvec is absent (aarch64, macOS)."""
+    target = path_flags(path)
+    if isinstance(target, str):
+        return target
+    maths = ["-DLSTM_USE_MVEC", "-lmvec"] if has_libmvec() and path != "portable" else []
+    return [*CFLAGS, *target, *maths, *LDFLAGS]
+
+
 @functools.cache
 def load():
-    """The kernel library, compiled if needed, or None when it cannot be built."""
+    """The kernel library of the path ``LSTM_SENTIMENT_KERNEL`` asks for, compiled if needed, or None
+    when it cannot be built."""
     global _failure
-    _failure, blas = None, mkl_ldflags()
-    if blas is None:
-        _failure = "the mkl package (PyPI's MKL, which the kernel links to) is not installed"
-    elif not pytensor.config.cxx:
-        _failure = "PyTensor found no C compiler (its cxx setting is empty)"
-    if _failure:
-        logger.warning("The LSTM kernel is unavailable: %s; using the scan graph instead", _failure)
-        return None
-    libdir = blas.split()[0][2:]
-    flags = [*CFLAGS, *blas.split(), f"-Wl,-rpath,{libdir}", "-lm"]
-    if has_libmvec():
-        flags += ["-DLSTM_USE_MVEC", "-lmvec"]
-    path = library_path(flags)
-    try:
-        if not path.exists():
-            logger.debug("Compiling the LSTM kernel into %s", path)
-            compile_library(flags, path)
-        return _declare(ctypes.CDLL(str(path)))
-    except OSError as e:
-        _failure = f"it could not be built or loaded: {e}"
-        logger.warning("The LSTM kernel is unavailable: %s; using the scan graph instead", _failure)
-        return None
+    path = requested_path()
+    flags = kernel_flags(path) if pytensor.config.cxx else "PyTensor found no C compiler (its cxx setting is empty)"
+    _failure = flags if isinstance(flags, str) else None
+    if _failure is None:
+        library = library_path(flags)
+        try:
+            if not library.exists():
+                logger.debug("Compiling the LSTM kernel (%s) into %s", path, library)
+                compile_library(flags, library)
+            return _declare(ctypes.CDLL(str(library)))
+        except OSError as e:
+            _failure = f"it could not be built or loaded: {e}"
+    logger.warning("The LSTM kernel is unavailable: %s; using the scan graph instead", _failure)
+    return None
 
 
 def why_unavailable():

@@ -1,6 +1,6 @@
 /* The tutorial's LSTM layer over a whole minibatch, forward and backward, with
  * ADADELTA's update and the embedding's gradient, as compiled loops around
- * matrix products (ops.py wraps each in a PyTensor Op).
+ * matrix products of its own (ops.py wraps each in a PyTensor Op).
  *
  * The same maths as lstm_layer (input projection, then the scan over _step):
  *   preact = h[t-1] @ U + (emb[t] @ W + b)      (gates side by side: i, f, o, c)
@@ -10,26 +10,24 @@
  * with h[-1] = c[-1] = 0. Rows whose mask is exactly 0 carry h and c over
  * unchanged, which is what the formula gives, so their products are skipped.
  * The batch's rows, independent through time, are shared among threads by
- * their work; each thread makes every product of its rows itself (a BLAS
- * call with one BLAS thread, so that no thread pool of the BLAS competes
- * with ours). The input projection and the weights' gradients are products
- * over a chunk of 32 steps of a thread's rows at a time, while they are in
- * its cache, and over the chunk's real (step, row) pairs only: a masked
- * pair's terms are 0. The products inside the time loop, h[t-1] @ U and
- * dpreact @ U^T, are in float32 with AVX2 and FMA this file's own loop over
- * U packed once per pass (panel_product), else BLAS; with AVX-512 that loop
- * is twice as wide, and it and panel_update make every float32 product.
- * Mean pooling's sum over time of mask * h, and its gradient, are computed
- * as the steps go. A word's input projection can be a row of a table of
- * Wemb @ W + b: of every word for prediction, of the batch's distinct words
- * in training, whose backward pass then makes the embedding's and W's
- * gradients per word too (lstm_*_words).
+ * their work; each thread makes every product of its rows itself. The input
+ * projection and the weights' gradients are products over a chunk of 32 steps
+ * of a thread's rows at a time, while they are in its cache, and over the
+ * chunk's real (step, row) pairs only: a masked pair's terms are 0. Every
+ * product is this file's own loop (panel_product, panel_update), written once
+ * with the compiler's vector extensions for three widths: AVX-512 (64 bytes),
+ * AVX2 with FMA (32) and 16 bytes, the portable path (SSE2 on any x86-64,
+ * NEON on aarch64); no BLAS is linked. Mean pooling's sum over time of
+ * mask * h, and its gradient, are computed as the steps go. A word's input
+ * projection can be a row of a table of Wemb @ W + b: of every word for
+ * prediction, of the batch's distinct words in training, whose backward pass
+ * then makes the embedding's and W's gradients per word too (lstm_*_words).
  *
  * build.py compiles this file at first use. It includes itself twice, to
  * define every function for float (suffix _f32) and for double (_f64).
  */
 #ifndef REAL
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT; clock_gettime */
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -37,47 +35,95 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef LSTM_USE_MVEC
-/* glibc's vector versions (libmvec, glibc >= 2.35), so that the gate loops vectorize. */
+/* glibc's vector versions (libmvec, x86-64 glibc >= 2.35), so that the gate loops vectorize; elsewhere
+ * the kernel's own (exp_own, tanh_own). */
 float expf(float) __attribute__((simd("notinbranch")));
 float tanhf(float) __attribute__((simd("notinbranch")));
 double exp(double) __attribute__((simd("notinbranch")));
 double tanh(double) __attribute__((simd("notinbranch")));
 #endif
 
-enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
-void cblas_sgemm(int, int, int, int, int, int, float, const float *, int, const float *, int,
-                 float, float *, int);
-void cblas_dgemm(int, int, int, int, int, int, double, const double *, int, const double *, int,
-                 double, double *, int);
-int MKL_Set_Num_Threads_Local(int);
-/* MKL's packed products: U packed once per pass, then reused by every step's product. */
-enum { BMatrix = 162, Packed = 151, PACK_ROWS = 16 };
-size_t cblas_sgemm_pack_get_size(int, int, int, int);
-size_t cblas_dgemm_pack_get_size(int, int, int, int);
-void cblas_sgemm_pack(int, int, int, int, int, int, float, const float *, int, float *);
-void cblas_dgemm_pack(int, int, int, int, int, int, double, const double *, int, double *);
-void cblas_sgemm_compute(int, int, int, int, int, int, const float *, int, const float *, int, float,
-                         float *, int);
-void cblas_dgemm_compute(int, int, int, int, int, int, const double *, int, const double *, int,
-                         double, double *, int);
+/* The path: the vectors' bytes, and the rows of a product's block, by the registers the CPU has (32
+ * vector registers with AVX-512 and on aarch64, else 16): at most ROWS2 rows by 2 panels of one vector
+ * each, or ROWS4 rows by 4 (0: never 4). The build names the path by the flags it gives the compiler
+ * (LSTM_SENTIMENT_KERNEL). */
+#if defined(__AVX512F__)
+#define PATH "avx512"
+#define VBYTES 64
+#elif defined(__AVX2__) && defined(__FMA__)
+#define PATH "avx2"
+#define VBYTES 32
+#else
+#define PATH "portable"
+#define VBYTES 16
+#endif
+#if defined(__AVX512F__) || defined(__aarch64__)
+#define ROWS2 12
+#define ROWS4 6
+#else
+#define ROWS2 6
+#define ROWS4 0
+#endif
 
-int MKL_Get_Max_Threads(void);
+/* Where no instruction loads a value into every lane (x86 before AVX: SSE's broadcast is a load and a
+ * shuffle), a block's A is broadcast beforehand, once per block instead of once per panel. */
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(__AVX__)
+#define BROADCAST_A 1
+#else
+#define BROADCAST_A 0
+#endif
 
-/* The products inside the time loop are small (batch x dim x 4 dim), too small for BLAS to
- * share among threads; the batch's rows are shared instead, each thread running the time
- * loop for its own rows with one BLAS thread. 0: as many threads as MKL would use. */
+/* A vector kept in a register for the FMAs that use it: left to itself, the compiler folds the load
+ * into each FMA when a block has few rows, and the loads, not the FMAs, then bound the loop (a step of
+ * 2 to 4 rows ran at 40% of the rate of 5 or more). */
+#if defined(__x86_64__) || defined(__i386__)
+#define IN_REGISTER(v) __asm__("" : "+v"(v))
+#elif defined(__aarch64__)
+#define IN_REGISTER(v) __asm__("" : "+w"(v))
+#else
+#define IN_REGISTER(v) (void)0
+#endif
+
+/* The path this library was compiled for (the tests and the benchmark ask). */
+const char *lstm_path(void) { return PATH; }
+
+/* The products inside the time loop are small (batch x dim x 4 dim), too small to share among
+ * threads; the batch's rows are shared instead, each thread running the time loop for its own
+ * rows. 0: OMP_NUM_THREADS where it is set, else the cores this process may use. */
 #define MAX_THREADS 64
 static int max_threads = 0;
 void lstm_set_threads(int n) { max_threads = n; }
+
+static int default_threads(void) {
+    const char *env = getenv("OMP_NUM_THREADS");
+    char *end;
+    const long n = env ? strtol(env, &end, 10) : 0;
+    if (env && end != env && n > 0) return n < MAX_THREADS ? (int)n : MAX_THREADS;
+#ifdef __linux__
+    cpu_set_t cpus;
+    if (!sched_getaffinity(0, sizeof cpus, &cpus)) return CPU_COUNT(&cpus);
+#endif
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
+}
+
 static int pool_size(void) {
-    int n = max_threads > 0 ? max_threads : MKL_Get_Max_Threads();
+    static int cores = 0; /* default_threads(), read once (threads that race read the same value) */
+    if (!__atomic_load_n(&cores, __ATOMIC_RELAXED)) __atomic_store_n(&cores, default_threads(), __ATOMIC_RELAXED);
+    int n = max_threads > 0 ? max_threads : __atomic_load_n(&cores, __ATOMIC_RELAXED);
     n = n < MAX_THREADS ? n : MAX_THREADS;
     return n > 1 ? n : 1;
 }
+
+/* The threads a pass may use: lstm_set_threads's number, else the default (the tests ask). */
+int lstm_threads(void) { return pool_size(); }
 /* Steps whose input projection, or weights' gradients, a thread computes in one product. */
 enum { CHUNK = 32 };
+/* Steps of k that a product's block takes at a time (KB rows of the right-hand side stay in the cache). */
+enum { KB = 128 };
 /* Words whose input projection, or gradients, a thread computes in one product (training by words). */
 enum { WORDS = 64 };
 /* How many pairs ahead the words' gradient sums fetch a pair's dpreact. */
@@ -185,190 +231,12 @@ static void run_jobs(void *(*body)(void *), void *jobs, int n, size_t size) {
     }
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-/* The products inside the time loop, h[t-1] @ U and dpreact @ U^T, have a few rows; BLAS packs
- * U again at every call (a copy of all of U per step), and its kernels are tuned for larger
- * shapes. For float32 on AVX2 with FMA, a thread packs U once per pass, in panels of 16
- * columns, and each step's product is the loop below: 6 rows by 16 columns in 12 registers,
- * each row's sums in the order of k, so that a row's result does not depend on its neighbours. */
-#define HAVE_PANELS 1
-enum { PANEL = 16 };
-
-/* A value loaded once into a register for the FMAs that use it: left to itself, the compiler folds
- * the load into each FMA when a block has few rows, and the loads, not the FMAs, then bound the
- * loop (a step of 2 to 4 rows ran at 40% of the rate of 5 or more). */
-static inline __attribute__((always_inline)) __m256 in_register256(__m256 v) {
-    __asm__("" : "+x"(v));
-    return v;
-}
-
-/* C (R rows, 16 columns at C) = S + A (R, K) @ P, one panel (K, 16), where row r of S is at S[r] + s
- * (S NULL: C itself); R <= 6, known when inlined. */
-static inline __attribute__((always_inline)) void panel_block(int R, int K, const float *A, int lda, const float *P,
-                                                              const float *const *S, int s, float *C, int ldc) {
-    __m256 c[6][2];
-    for (int r = 0; r < R; r++) {
-        const float *from = S ? S[r] + s : C + (size_t)r * ldc;
-        c[r][0] = _mm256_loadu_ps(from);
-        c[r][1] = _mm256_loadu_ps(from + 8);
-    }
-    for (int k = 0; k < K; k++) {
-        const __m256 b0 = in_register256(_mm256_loadu_ps(P + (size_t)k * PANEL));
-        const __m256 b1 = in_register256(_mm256_loadu_ps(P + (size_t)k * PANEL + 8));
-        for (int r = 0; r < R; r++) {
-            const __m256 a = _mm256_broadcast_ss(A + (size_t)r * lda + k);
-            c[r][0] = _mm256_fmadd_ps(a, b0, c[r][0]);
-            c[r][1] = _mm256_fmadd_ps(a, b1, c[r][1]);
-        }
-    }
-    for (int r = 0; r < R; r++) {
-        _mm256_storeu_ps(C + (size_t)r * ldc, c[r][0]);
-        _mm256_storeu_ps(C + (size_t)r * ldc + 8, c[r][1]);
-    }
-}
-
-#if defined(__AVX512F__)
-/* With AVX-512, 16 columns are one register, and a block is R <= 12 rows by W <= 2 panels of 16
- * columns, or R <= 6 by W = 4 (at most 24 accumulators of 32 registers): C (R, 16 W) = S + A (R, K) @ B (K, 16 W), where A's
- * element (r, k) is at A[r * ar + k * ak], panel w's row k at B + w * bw + k * bk, and row r of S
- * at S[r] + s (S NULL: C itself). Each element's sum is the FMAs of panel_block, in the order of
- * k: the same bits as the AVX2 loop, at twice the width. */
-#define HAVE_PANELS16 1
-/* in_register256's, for a register of 16 floats */
-static inline __attribute__((always_inline)) __m512 in_register(__m512 v) {
-    __asm__("" : "+v"(v));
-    return v;
-}
-static inline __attribute__((always_inline)) void block16(int R, int W, int K, const float *A, size_t ar, size_t ak,
-                                                          const float *B, size_t bw, size_t bk, const float *const *S,
-                                                          int s, float *C, int ldc) {
-    __m512 c[12][4];
-    for (int r = 0; r < R; r++)
-        for (int w = 0; w < W; w++)
-            c[r][w] = _mm512_loadu_ps(S ? S[r] + s + w * PANEL : C + (size_t)r * ldc + w * PANEL);
-    for (int k = 0; k < K; k++) {
-        __m512 b[4];
-        for (int w = 0; w < W; w++) b[w] = in_register(_mm512_loadu_ps(B + w * bw + k * bk));
-        for (int r = 0; r < R; r++) {
-            const __m512 a = _mm512_set1_ps(A[r * ar + k * ak]);
-            for (int w = 0; w < W; w++) c[r][w] = _mm512_fmadd_ps(a, b[w], c[r][w]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int w = 0; w < W; w++) _mm512_storeu_ps(C + (size_t)r * ldc + w * PANEL, c[r][w]);
-}
-
-/* block16 for R rows (1 to 12) and W panels, R a variable: one inlined copy per value. */
-#define BLOCKS16(W, ...)                                                                                   \
-    switch (R) {                                                                                           \
-    case 1: block16(1, W, __VA_ARGS__); break;                                                             \
-    case 2: block16(2, W, __VA_ARGS__); break;                                                             \
-    case 3: block16(3, W, __VA_ARGS__); break;                                                             \
-    case 4: block16(4, W, __VA_ARGS__); break;                                                             \
-    case 5: block16(5, W, __VA_ARGS__); break;                                                             \
-    case 6: block16(6, W, __VA_ARGS__); break;                                                             \
-    case 7: block16(7, W, __VA_ARGS__); break;                                                             \
-    case 8: block16(8, W, __VA_ARGS__); break;                                                             \
-    case 9: block16(9, W, __VA_ARGS__); break;                                                             \
-    case 10: block16(10, W, __VA_ARGS__); break;                                                           \
-    case 11: block16(11, W, __VA_ARGS__); break;                                                           \
-    default: block16(12, W, __VA_ARGS__);                                                                  \
-    }
-
-/* block16 for R rows (1 to 6) and 4 panels. */
-#define BLOCKS16_4(...)                                                                                    \
-    switch (R) {                                                                                           \
-    case 1: block16(1, 4, __VA_ARGS__); break;                                                             \
-    case 2: block16(2, 4, __VA_ARGS__); break;                                                             \
-    case 3: block16(3, 4, __VA_ARGS__); break;                                                             \
-    case 4: block16(4, 4, __VA_ARGS__); break;                                                             \
-    case 5: block16(5, 4, __VA_ARGS__); break;                                                             \
-    default: block16(6, 4, __VA_ARGS__);                                                                   \
-    }
-
-/* C (n, N) = S + A (n, K) @ B, with B packed by pack_panels, row j of S at S[j] (S NULL: C += A @ B);
- * N a multiple of 16. The rows go in blocks of nearly equal size, at most 12; a block of 6 rows or
- * fewer takes 4 panels at a time (up to 24 accumulators), else 2. */
-static void panel_product(int n, int K, int N, const float *A, const float *P, const float *const *S, float *C) {
-    const int blocks = (n + 11) / 12, wide = n <= 6 ? 4 : 2;
-    for (int j = 0, W; j < N; j += W * PANEL, P += (size_t)W * K * PANEL) {
-        W = N - j >= wide * PANEL ? wide : N - j >= 2 * PANEL ? 2 : 1;
-        for (int i = 0; i < blocks; i++) {
-            const int r = n * i / blocks, R = n * (i + 1) / blocks - r;
-            const float *a = A + (size_t)r * K, *const *s = S ? S + r : NULL;
-            float *c = C + (size_t)r * N + j;
-            if (W == 4) BLOCKS16_4(K, a, K, 1, P, (size_t)K * PANEL, PANEL, s, j, c, N)
-            else if (W == 2) BLOCKS16(2, K, a, K, 1, P, (size_t)K * PANEL, PANEL, s, j, c, N)
-            else BLOCKS16(1, K, a, K, 1, P, (size_t)K * PANEL, PANEL, s, j, c, N)
-        }
-    }
-}
-
-/* C (M, N) += A^T @ B for A (n, M) and B (n, N), rows lda and ldb apart (C's N apart), N a multiple of
- * 16: the weights' gradients, summed over n (step, row) pairs or words. Each element's sum runs in the
- * order of the n rows, from C's value; no packing, since B's rows are read as they lie, KC at a time,
- * which stay in the cache while every block of C's rows takes their terms. */
-enum { KC = 128 };
-static void panel_update(int n, int M, int N, const float *A, int lda, const float *B, int ldb, float *C) {
-    const int blocks = (M + 11) / 12;
-    for (int k = 0; k < n; k += KC, A += (size_t)KC * lda, B += (size_t)KC * ldb) {
-        const int K = n - k < KC ? n - k : KC;
-        for (int j = 0; j < N; j += 2 * PANEL)
-            for (int i = 0; i < blocks; i++) {
-                const int r = M * i / blocks, R = M * (i + 1) / blocks - r;
-                float *c = C + (size_t)r * N + j;
-                if (N - j >= 2 * PANEL) BLOCKS16(2, K, A + r, 1, lda, B + j, PANEL, ldb, NULL, 0, c, N)
-                else BLOCKS16(1, K, A + r, 1, lda, B + j, PANEL, ldb, NULL, 0, c, N)
-            }
-    }
-}
-#undef BLOCKS16
-#undef BLOCKS16_4
-#else
-/* C (n, N) = S + A (n, K) @ B, with B packed by pack_panels, row j of S at S[j] (S NULL: C += A @ B);
- * N a multiple of 16. The rows go in blocks of nearly equal size, at most 6. */
-static void panel_product(int n, int K, int N, const float *A, const float *P, const float *const *S, float *C) {
-    const int blocks = (n + 5) / 6;
-    for (int p = 0; p < N / PANEL; p++, P += (size_t)K * PANEL, C += PANEL)
-        for (int i = 0; i < blocks; i++) {
-            const int r = n * i / blocks;
-            const float *a = A + (size_t)r * K, *const *s = S ? S + r : NULL;
-            float *c = C + (size_t)r * N;
-            switch (n * (i + 1) / blocks - r) {
-            case 1: panel_block(1, K, a, K, P, s, p * PANEL, c, N); break;
-            case 2: panel_block(2, K, a, K, P, s, p * PANEL, c, N); break;
-            case 3: panel_block(3, K, a, K, P, s, p * PANEL, c, N); break;
-            case 4: panel_block(4, K, a, K, P, s, p * PANEL, c, N); break;
-            case 5: panel_block(5, K, a, K, P, s, p * PANEL, c, N); break;
-            default: panel_block(6, K, a, K, P, s, p * PANEL, c, N);
-            }
-        }
-}
-#endif
-
-/* B (K, N), or with trans B^T for B (N, K), into N/16 panels of (K, 16) at P. */
-static void pack_panels(int K, int N, const float *B, int trans, float *P) {
-    for (int p = 0; p < N / PANEL; p++)
-        for (int k = 0; k < K; k++, P += PANEL)
-            for (int j = 0; j < PANEL; j++)
-                P[j] = trans ? B[(size_t)(p * PANEL + j) * K + k] : B[(size_t)k * N + p * PANEL + j];
-}
-#else
-#define HAVE_PANELS 0
-#endif
-#ifndef HAVE_PANELS16
-#define HAVE_PANELS16 0
-#endif
 
 /* Ask for the n bytes at p, a row needed soon, to be brought into the cache (a prefetch never faults):
  * rows read in an order that the hardware cannot foresee, the word table's or dpreact's by word. */
 static inline void fetch(const void *p, size_t n) {
     for (size_t o = 0; o < n; o += 64) __builtin_prefetch((const char *)p + o);
 }
-
-/* Whether float32 steps use the panels (the tests ask). */
-int lstm_has_panels(void) { return HAVE_PANELS; }
 
 /* Whether n bytes at a and b are the same (LSTMFromIds: are the parameters unchanged?). */
 int same_bytes(size_t n, const void *a, const void *b) { return memcmp(a, b, n) == 0; }
@@ -424,36 +292,22 @@ long long distinct_words(long long n, long long K, const long long *ids, long lo
 }
 
 #define REAL float
+#define IS_DOUBLE 0
 #define F(name) name##_f32
-#define PANELS HAVE_PANELS
-#define PANELS16 HAVE_PANELS16
-#define GEMM cblas_sgemm
-#define PACK_SIZE cblas_sgemm_pack_get_size
-#define PACK cblas_sgemm_pack
-#define COMPUTE cblas_sgemm_compute
 #define EXP expf
 #define TANH tanhf
 #define SQRT sqrtf
 #include __FILE__
 #undef REAL
+#undef IS_DOUBLE
 #undef F
-#undef GEMM
-#undef PACK_SIZE
-#undef PACK
-#undef COMPUTE
 #undef EXP
 #undef TANH
 #undef SQRT
-#undef PANELS
-#undef PANELS16
+#undef LANES
 #define REAL double
-#define PANELS 0
-#define PANELS16 0
+#define IS_DOUBLE 1
 #define F(name) name##_f64
-#define GEMM cblas_dgemm
-#define PACK_SIZE cblas_dgemm_pack_get_size
-#define PACK cblas_dgemm_pack
-#define COMPUTE cblas_dgemm_compute
 #define EXP exp
 #define TANH tanh
 #define SQRT sqrt
@@ -461,41 +315,198 @@ long long distinct_words(long long n, long long K, const long long *ids, long lo
 
 #else /* the body, once per REAL */
 
-/* U as the right-hand side of a thread's step products, C (n, N) += A (n, K) @ U (trans 0: U is
- * (K, N)) or @ U^T (trans 1: U is (N, K)), prepared once per pass: in panels where they apply,
- * else, forward, packed by MKL for a thread's PACK_ROWS rows or more (prediction), else as it is. */
-typedef struct { const REAL *U; void *panels, *packed; int K, N, trans; } F(right);
+/* The products: a vector of LANES values, and a panel, LANES columns of a right-hand side packed
+ * row after row. */
+typedef REAL F(vec) __attribute__((vector_size(VBYTES)));
+#define LANES ((int)(VBYTES / sizeof(REAL)))
 
-static int F(right_prepare)(F(right) *r, const REAL *U, int K, int N, int trans, int rows) {
-    *r = (F(right)){.U = U, .K = K, .N = N, .trans = trans};
-#if PANELS
-    if (N % PANEL == 0) {
-        r->panels = malloc(sizeof(float) * K * N + 1);
-        if (r->panels) pack_panels(K, N, U, trans, r->panels);
-        return r->panels ? 0 : -1;
-    }
+/* The LANES values at p as a vector (one unaligned load), and v stored at p. */
+static inline __attribute__((always_inline)) F(vec) F(load)(const REAL *p) {
+    F(vec) v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline __attribute__((always_inline)) void F(store)(REAL *p, F(vec) v) { memcpy(p, &v, sizeof v); }
+
+/* C (R rows, W panels) = S + A (R, K) @ B (K, W panels), R and W known when inlined: A's element
+ * (r, k) at A[r * ar + k * ak], panel w's row k at B + w * bw + k * bk, row r of S at S[r] + s (S
+ * NULL: C itself, rows ldc apart). Each element's sum is FMAs in the order of k, from S's value: a
+ * row's result depends neither on its neighbours nor on the blocking, so any number of threads gives
+ * the same bits. */
+static inline __attribute__((always_inline)) void F(block)(int R, int W, int K, const REAL *A, size_t ar,
+                                                           size_t ak, const REAL *B, size_t bw, size_t bk,
+                                                           const REAL *const *S, int s, REAL *C, int ldc) {
+    F(vec) c[ROWS2][4];
+    for (int r = 0; r < R; r++)
+        for (int w = 0; w < W; w++)
+            c[r][w] = F(load)(S ? S[r] + s + w * LANES : C + (size_t)r * ldc + w * LANES);
+    for (int k = 0; k < K; k++) {
+        F(vec) b[4];
+        for (int w = 0; w < W; w++) {
+            b[w] = F(load)(B + w * bw + k * bk);
+            IN_REGISTER(b[w]);
+        }
+        for (int r = 0; r < R; r++) {
+#if BROADCAST_A
+            F(vec) a; /* A broadcast beforehand: element (r, k) is the vector at A + (r * ar + k * ak) * LANES */
+            memcpy(&a, A + (r * ar + k * ak) * LANES, sizeof a);
+#else
+            const REAL a = A[r * ar + k * ak];
 #endif
-    if (trans || rows < PACK_ROWS) return 0;
-    r->packed = malloc(PACK_SIZE(BMatrix, rows, N, K) + 1);
-    if (r->packed) PACK(RowMajor, BMatrix, NoTrans, rows, N, K, 1, U, N, r->packed);
-    return r->packed ? 0 : -1;
+            for (int w = 0; w < W; w++) c[r][w] += a * b[w];
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int w = 0; w < W; w++) F(store)(C + (size_t)r * ldc + w * LANES, c[r][w]);
 }
 
-static void F(right_free)(F(right) *r) {
-    free(r->panels);
-    free(r->packed);
+/* block for R rows (1 to ROWS2, a variable) and W panels: one inlined copy per value of R. */
+#if ROWS2 > 6
+#define WIDE_ROWS(W, ...)                                                                                  \
+    case 7: F(block)(7, W, __VA_ARGS__); break;                                                            \
+    case 8: F(block)(8, W, __VA_ARGS__); break;                                                            \
+    case 9: F(block)(9, W, __VA_ARGS__); break;                                                            \
+    case 10: F(block)(10, W, __VA_ARGS__); break;                                                          \
+    case 11: F(block)(11, W, __VA_ARGS__); break;                                                          \
+    case 12: F(block)(12, W, __VA_ARGS__); break;
+#else
+#define WIDE_ROWS(W, ...)
+#endif
+#define BLOCKS(W, ...)                                                                                     \
+    switch (R) {                                                                                           \
+    case 1: F(block)(1, W, __VA_ARGS__); break;                                                            \
+    case 2: F(block)(2, W, __VA_ARGS__); break;                                                            \
+    case 3: F(block)(3, W, __VA_ARGS__); break;                                                            \
+    case 4: F(block)(4, W, __VA_ARGS__); break;                                                            \
+    case 5: F(block)(5, W, __VA_ARGS__); break;                                                            \
+    case 6: F(block)(6, W, __VA_ARGS__); break;                                                            \
+    WIDE_ROWS(W, __VA_ARGS__)                                                                              \
+    }
+
+/* A's R x K block, element (r, k) at A[r * ar + k * ak], as vectors of that value each, at out. */
+static inline void F(broadcast)(int R, int K, const REAL *A, size_t ar, size_t ak, REAL *restrict out) {
+    for (int r = 0; r < R; r++)
+        for (int k = 0; k < K; k++, out += LANES)
+            for (int l = 0; l < LANES; l++) out[l] = A[r * ar + k * ak];
 }
+
+/* block (R rows, 1 panel) for the first `cols` (< LANES) columns of the last panel, through whole
+ * vectors of a scratch block: the loop itself never reads or writes past a row. */
+static void F(part_block)(int R, int K, const REAL *A, size_t ar, const REAL *P, const REAL *const *S, int s,
+                          REAL *C, int ldc, int cols) {
+    REAL scratch[ROWS2 * LANES] = {0};
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < cols; j++) scratch[r * LANES + j] = S ? S[r][s + j] : C[(size_t)r * ldc + j];
+    BLOCKS(1, K, A, ar, 1, P, 0, LANES, NULL, 0, scratch, LANES)
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < cols; j++) C[(size_t)r * ldc + j] = scratch[r * LANES + j];
+}
+
+/* C (n, N) = S + A (n, K) @ B, with B packed into panels by right_prepare, row j of S at S[j] (S NULL:
+ * C += A @ B). The rows go in blocks of nearly equal size, at most ROWS2; blocks of ROWS4 rows or
+ * fewer take 4 panels at a time, others 2 (up to 24 accumulators of 32 registers, or 12 of 16). Every
+ * block takes its terms from a panel while it is in the cache; or, where A must be broadcast, a block
+ * at a time takes them from every panel, KB steps of k at a time, its broadcast A in the cache. */
+static void F(panel_product)(int n, int K, int N, const REAL *A, const REAL *P, const REAL *const *S, REAL *C) {
+    const int blocks = (n + ROWS2 - 1) / ROWS2, wide = n <= ROWS4 ? 4 : 2, group = BROADCAST_A ? 1 : blocks;
+    const int step = BROADCAST_A ? KB : K > 0 ? K : 1; /* steps of k at a time: all, or those broadcast */
+    for (int first = 0; first < blocks; first += group)
+        for (int k = 0; k < K; k += step) {
+            const int kb = K - k < step ? K - k : step;
+#if BROADCAST_A
+            const int r = n * first / blocks, R = n * (first + 1) / blocks - r;
+            REAL broadcast[ROWS2 * KB * LANES];
+            F(broadcast)(R, kb, A + (size_t)r * K + k, K, 1, broadcast);
+#endif
+            for (int j = 0, W; j < N; j += W * LANES) {
+                const int panels = (N - j) / LANES; /* whole ones left: 0 for the part-panel, if any */
+                W = panels >= wide ? wide : panels >= 2 ? 2 : 1;
+                const REAL *p = P + (size_t)j * K + (size_t)k * LANES; /* panel j / LANES, from its row k */
+                for (int i = first; i < first + group; i++) {
+                    const int r = n * i / blocks, R = n * (i + 1) / blocks - r;
+#if BROADCAST_A
+                    const REAL *a = broadcast;
+                    const size_t ar = kb;
+#else
+                    const REAL *a = A + (size_t)r * K + k;
+                    const size_t ar = K;
+#endif
+                    const REAL *const *s = S && !k ? S + r : NULL; /* after the first steps, C holds the sums */
+                    REAL *c = C + (size_t)r * N + j;
+                    if (!panels) F(part_block)(R, kb, a, ar, p, s, j, c, N, N - j);
+                    else if (W == 4) { BLOCKS(4, kb, a, ar, 1, p, (size_t)K * LANES, LANES, s, j, c, N) }
+                    else if (W == 2) { BLOCKS(2, kb, a, ar, 1, p, (size_t)K * LANES, LANES, s, j, c, N) }
+                    else { BLOCKS(1, kb, a, ar, 1, p, (size_t)K * LANES, LANES, s, j, c, N) }
+                }
+            }
+        }
+}
+
+/* C (M, N) += A^T @ B for A (n, M) and B (n, N), rows lda and ldb apart (C's N apart): the weights'
+ * gradients, summed over n (step, row) pairs or words. Each element's sum runs in the order of the n
+ * rows, from C's value; no packing, since B's rows are read as they lie, KB at a time, which stay in
+ * the cache while every block of C's rows takes their terms. Columns past the last whole vector, in
+ * a row of B, are summed one by one (a vector would read past the row). */
+static void F(panel_update)(int n, int M, int N, const REAL *A, int lda, const REAL *B, int ldb, REAL *C) {
+    const int blocks = (M + ROWS2 - 1) / ROWS2, whole = N - N % LANES, group = BROADCAST_A ? 1 : blocks;
+    for (int k = 0; k < n; k += KB, A += (size_t)KB * lda, B += (size_t)KB * ldb) {
+        const int K = n - k < KB ? n - k : KB;
+        for (int first = 0; first < blocks; first += group) {
+#if BROADCAST_A
+            const int r = M * first / blocks, R = M * (first + 1) / blocks - r;
+            REAL broadcast[ROWS2 * KB * LANES];
+            F(broadcast)(R, K, A + r, 1, lda, broadcast);
+#endif
+            for (int j = 0; j < whole; j += 2 * LANES)
+                for (int i = first; i < first + group; i++) {
+                    const int r = M * i / blocks, R = M * (i + 1) / blocks - r;
+#if BROADCAST_A
+                    const REAL *a = broadcast;
+                    const size_t ar = K, ak = 1;
+#else
+                    const REAL *a = A + r;
+                    const size_t ar = 1, ak = lda;
+#endif
+                    REAL *c = C + (size_t)r * N + j;
+                    if (whole - j >= 2 * LANES) { BLOCKS(2, K, a, ar, ak, B + j, LANES, ldb, NULL, 0, c, N) }
+                    else { BLOCKS(1, K, a, ar, ak, B + j, LANES, ldb, NULL, 0, c, N) }
+                }
+        }
+        for (int r = 0; r < M; r++)
+            for (int j = whole; j < N; j++) {
+                REAL sum = C[(size_t)r * N + j];
+                for (int q = 0; q < K; q++) sum += A[(size_t)q * lda + r] * B[(size_t)q * ldb + j];
+                C[(size_t)r * N + j] = sum;
+            }
+    }
+}
+#undef BLOCKS
+#undef WIDE_ROWS
+
+/* U as the right-hand side of a thread's step products, C (n, N) += A (n, K) @ U (trans 0: U is
+ * (K, N)) or @ U^T (trans 1: U is (N, K)): packed once per pass into panels of (K, LANES), the last
+ * one padded with zeros. */
+typedef struct { REAL *panels; int K, N; } F(right);
+
+static int F(right_prepare)(F(right) *r, const REAL *U, int K, int N, int trans) {
+    const int panels = (N + LANES - 1) / LANES;
+    *r = (F(right)){.K = K, .N = N, .panels = calloc((size_t)panels * K * LANES + 1, sizeof(REAL))};
+    if (!r->panels) return -1;
+    REAL *P = r->panels;
+    for (int p = 0; p < panels; p++)
+        for (int k = 0; k < K; k++, P += LANES)
+            for (int j = 0; j < LANES && p * LANES + j < N; j++) {
+                const size_t col = (size_t)p * LANES + j;
+                P[j] = trans ? U[col * K + k] : U[(size_t)k * N + col];
+            }
+    return 0;
+}
+
+static void F(right_free)(F(right) *r) { free(r->panels); }
 
 /* C (n, N) = S + A @ U (or U^T), row j of S at S[j]; with S NULL, C += A @ U. */
 static void F(step_product)(const F(right) *r, int n, const REAL *A, const REAL *const *S, REAL *C) {
-    if (!n) return;
-#if PANELS
-    if (r->panels) { panel_product(n, r->K, r->N, A, r->panels, S, C); return; }
-#endif
-    for (int j = 0; S && j < n; j++) memcpy(C + (size_t)j * r->N, S[j], sizeof(REAL) * r->N);
-    if (r->packed) COMPUTE(RowMajor, NoTrans, Packed, n, r->N, r->K, A, r->K, r->packed, r->N, 1, C, r->N);
-    else GEMM(RowMajor, NoTrans, r->trans ? Trans : NoTrans, n, r->N, r->K, 1, A, r->K, r->U,
-              r->trans ? r->K : r->N, 1, C, r->N);
+    if (n) F(panel_product)(n, r->K, r->N, A, r->panels, S, C);
 }
 
 /* out (rows, 4D) = emb (rows, D) @ W + b, W prepared by right_prepare: the input projection. */
@@ -506,10 +517,98 @@ static void F(project)(const F(right) *W, int rows, const REAL *emb, const REAL 
 
 /* C (M, N) += A^T @ B for A (n, M) and B (n, N), rows lda and ldb apart: the weights' gradients. */
 static void F(update)(int n, int M, int N, const REAL *A, int lda, const REAL *B, int ldb, REAL *C) {
-#if PANELS16
-    if (N % PANEL == 0) { panel_update(n, M, N, A, lda, B, ldb, C); return; }
+    F(panel_update)(n, M, N, A, lda, B, ldb, C);
+}
+
+/* The gates' exponentials and tanh. With glibc's libmvec (x86-64), its vector versions; elsewhere
+ * these, written so that the gate loops vectorize (no branch, no call, no table) and accurate to the
+ * float type's rounding (the tests hold them to libm over the whole input range). */
+#if IS_DOUBLE
+typedef int64_t F(bits);
+#define ROUNDER 0x1.8p52 /* x + ROUNDER - ROUNDER rounds x to an integer, which the sum's low bits hold */
+#define MANTISSA 52
+#define EXP_LO -746.0 /* exp's result rounds to 0 below, and overflows above */
+#define EXP_HI 710.0
+#define LN2_HI 6.93147180369123816490e-01 /* ln 2 in two parts: n LN2_HI is exact */
+#define LN2_LO 1.90821492927058770002e-10
+static const REAL F(exp_terms)[] = {1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664,
+    0.008333333333333333, 0.001388888888888889, 0.0001984126984126984, 2.48015873015873e-05,
+    2.7557319223985893e-06, 2.755731922398589e-07, 2.505210838544172e-08, 2.08767569878681e-09,
+    1.6059043836821613e-10};
+static const REAL F(tanh_terms)[] = {-0.3333333333333333, 0.13333333333333333, -0.05396825396825397,
+    0.021869488536155203, -0.008863235529902197, 0.003592128036572481, -0.0014558343870513183,
+    0.000590027440945586, -0.00023912911424355248, 9.691537956929451e-05, -3.927832388331683e-05,
+    1.5918905069328964e-05, -6.451689215655431e-06, 2.6147711512907546e-06, -1.0597268320104654e-06,
+    4.294911078273806e-07, -1.7406618963571648e-07, 7.054636946400968e-08};
+#else
+typedef int32_t F(bits);
+#define ROUNDER 0x1.8p23f
+#define MANTISSA 23
+#define EXP_LO -104.0f
+#define EXP_HI 89.0f
+#define LN2_HI 0.693359375f
+#define LN2_LO -2.12194440e-4f
+static const REAL F(exp_terms)[] = {1.0f, 1.0f, 0.5f, 0.16666666666666666f, 0.041666666666666664f,
+    0.008333333333333333f, 0.001388888888888889f, 0.0001984126984126984f};
+static const REAL F(tanh_terms)[] = {-0.3333333333333333f, 0.13333333333333333f, -0.05396825396825397f,
+    0.021869488536155203f, -0.008863235529902197f, 0.003592128036572481f, -0.0014558343870513183f,
+    0.000590027440945586f};
 #endif
-    if (n) GEMM(RowMajor, Trans, NoTrans, M, N, n, 1, A, lda, B, ldb, 1, C, N);
+#define TERMS(a) ((int)(sizeof(a) / sizeof(a)[0]))
+
+/* 2^n for an integer n whose power is a normal number. */
+static inline REAL F(pow2)(REAL n) {
+    const REAL t = n + ROUNDER, rounder = ROUNDER;
+    F(bits) bits, zero;
+    memcpy(&bits, &t, sizeof bits);
+    memcpy(&zero, &rounder, sizeof zero);
+    bits = (F(bits))((uint64_t)(bits - zero + (((F(bits))1 << (sizeof(REAL) * 8 - MANTISSA - 2)) - 1)) << MANTISSA);
+    REAL s;
+    memcpy(&s, &bits, sizeof s);
+    return s;
+}
+
+/* e^x = 2^n e^r for n = round(x / ln 2) and |r| <= ln 2 / 2, e^r by its Taylor series, 2^n as the
+ * product of the powers of n's two halves, so that subnormal results and overflow come out right. */
+static inline REAL F(exp_own)(REAL x) {
+    x = x < EXP_LO ? EXP_LO : x > EXP_HI ? EXP_HI : x; /* NaN passes */
+    const REAL n = (x * (REAL)1.44269504088896340736 + ROUNDER) - ROUNDER;
+    const REAL r = (x - n * LN2_HI) - n * LN2_LO;
+    REAL p = F(exp_terms)[TERMS(F(exp_terms)) - 1];
+#pragma GCC unroll 32 /* unrolled, so that the loops around vectorize */
+    for (int i = TERMS(F(exp_terms)) - 2; i >= 0; i--) p = p * r + F(exp_terms)[i];
+    const REAL half = (n * (REAL)0.5 + ROUNDER) - ROUNDER;
+    return p * F(pow2)(half) * F(pow2)(n - half);
+}
+
+/* tanh x: its Taylor series below |x| = 0.55 (to the float type's rounding), 1 - 2 / (e^2|x| + 1)
+ * with x's sign above. */
+static inline REAL F(tanh_own)(REAL x) {
+    const REAL a = x < 0 ? -x : x, z = x * x;
+    REAL p = F(tanh_terms)[TERMS(F(tanh_terms)) - 1];
+#pragma GCC unroll 32 /* unrolled, so that the loops around vectorize */
+    for (int i = TERMS(F(tanh_terms)) - 2; i >= 0; i--) p = p * z + F(tanh_terms)[i];
+    const REAL large = 1 - 2 / (F(exp_own)(2 * a) + 1);
+    return a < (REAL)0.55 ? x + x * z * p : x < 0 ? -large : large;
+}
+#undef ROUNDER
+#undef MANTISSA
+#undef EXP_LO
+#undef EXP_HI
+#undef LN2_HI
+#undef LN2_LO
+#undef TERMS
+#ifndef LSTM_USE_MVEC
+#undef EXP
+#undef TANH
+#define EXP F(exp_own)
+#define TANH F(tanh_own)
+#endif
+
+/* y = EXP(x) and z = TANH(x) for n values, in the loops the gates use (the tests compare them with libm). */
+void F(lstm_maths)(long n, const REAL *restrict x, REAL *restrict y, REAL *restrict z) {
+    for (long k = 0; k < n; k++) y[k] = EXP(x[k]);
+    for (long k = 0; k < n; k++) z[k] = TANH(x[k]);
 }
 
 /* What one thread does of a pass: the time loop for its nown rows, own[0] < own[1] < ... */
@@ -565,9 +664,8 @@ static void *F(forward_rows)(void *arg) {
     F(right) U = {0}, Wp = {0}; /* U, and W for the chunks' projections */
     a->status = -1;
     if (!hprev || !rows || !zero || !act || (chunked ? !eb || !xp || !at : !pre || !src) || (a->pool && !acc)) goto done;
-    const int blas_threads = MKL_Set_Num_Threads_Local(1);
-    if (F(right_prepare)(&U, a->U, D, G, 0, nown)) goto restore;
-    if (chunked && F(right_prepare)(&Wp, a->W, D, G, 0, CHUNK * nown)) goto restore;
+    if (F(right_prepare)(&U, a->U, D, G, 0)) goto done;
+    if (chunked && F(right_prepare)(&Wp, a->W, D, G, 0)) goto done;
     for (int t = 0; t < T; t++) {
         const REAL *m = a->mask + (size_t)t * B;
         const size_t now = a->ring ? (size_t)(t & 1) : (size_t)t, before = a->ring ? now ^ 1 : now - 1;
@@ -625,8 +723,6 @@ static void *F(forward_rows)(void *arg) {
         for (int q = 0; q < nown; q++)
             for (int k = 0; k < D; k++) a->pool[(size_t)a->own[q] * D + k] = (REAL)acc[(size_t)q * D + k];
     a->status = 0;
-restore:
-    MKL_Set_Num_Threads_Local(blas_threads);
 done:
     free(pre); free(src); free(hprev); free(eb); free(xp); free(at); free(rows); free(zero); free(act); free(acc);
     F(right_free)(&U); F(right_free)(&Wp);
@@ -690,9 +786,8 @@ static void *F(backward_rows)(void *arg) {
     a->status = -1;
     if (!dhc || !dcc || !zero || !dhp || !dx || !eh || (!words && !de) || !pair || !rows) goto done;
     memset(sWU, 0, sizeof(REAL) * (2 * D + 1) * G);
-    const int blas_threads = MKL_Set_Num_Threads_Local(1);
-    if (F(right_prepare)(&UT, a->U, G, D, 1, nown)) goto restore;
-    if (!words && F(right_prepare)(&WT, a->W, G, D, 1, CHUNK * nown)) goto restore;
+    if (F(right_prepare)(&UT, a->U, G, D, 1)) goto done;
+    if (!words && F(right_prepare)(&WT, a->W, G, D, 1)) goto done;
     for (int t = T - 1, real = 0; t >= 0; t--) { /* real: the chunk's real pairs so far */
         const REAL *m = a->mask + (size_t)t * B;
         int n = 0;
@@ -742,8 +837,6 @@ static void *F(backward_rows)(void *arg) {
         if (t % CHUNK == 0) real = 0;
     }
     a->status = 0;
-restore:
-    MKL_Set_Num_Threads_Local(blas_threads);
 done:
     free(dhc); free(dcc); free(zero); free(dhp); free(own); free(eh); free(de); free(pair); free(rows);
     F(right_free)(&UT); F(right_free)(&WT);
@@ -890,16 +983,14 @@ static void *F(table_rows)(void *arg) {
     F(right) W = {0};
     a->status = -1;
     if (!e) return NULL;
-    const int blas_threads = MKL_Set_Num_Threads_Local(1);
-    if (F(right_prepare)(&W, a->W, D, G, 0, WORDS)) goto restore;
+    if (F(right_prepare)(&W, a->W, D, G, 0)) goto done;
     for (int j = a->first, end = a->first + a->n; j < end; j += WORDS) {
         const int k = end - j < WORDS ? end - j : WORDS;
         for (int i = 0; a->words && i < k; i++) memcpy(e + (size_t)i * D, a->Wemb + a->words[j + i] * D, sizeof(REAL) * D);
         F(project)(&W, k, a->words ? e : a->Wemb + (size_t)j * D, a->b, a->table + (size_t)j * G);
     }
     a->status = 0;
-restore:
-    MKL_Set_Num_Threads_Local(blas_threads);
+done:
     F(right_free)(&W);
     free(e);
     return NULL;
@@ -933,8 +1024,7 @@ static void *F(word_grads)(void *arg) {
     F(right) WT = {0};
     a->status = -1;
     if (!e || !de || !dxw) goto done;
-    const int blas_threads = MKL_Set_Num_Threads_Local(1);
-    if (F(right_prepare)(&WT, a->W, G, D, 1, WORDS)) goto restore;
+    if (F(right_prepare)(&WT, a->W, G, D, 1)) goto done;
     for (int j = a->first, end = a->first + a->n; j < end; j += WORDS) {
         const int k = end - j < WORDS ? end - j : WORDS;
         memset(dxw, 0, sizeof(REAL) * k * G);
@@ -956,8 +1046,6 @@ static void *F(word_grads)(void *arg) {
     }
     F(zero_rows)(a);
     a->status = 0;
-restore:
-    MKL_Set_Num_Threads_Local(blas_threads);
 done:
     F(right_free)(&WT);
     free(e); free(de); free(dxw);

@@ -22,7 +22,7 @@ from pytensor.gradient import DisconnectedType, grad_undefined
 from pytensor.graph.basic import Apply, equal_computations
 from pytensor.graph.op import Op
 from pytensor.graph.rewriting.basic import node_rewriter
-from pytensor.tensor.basic import Alloc, get_underlying_scalar_constant_value
+from pytensor.tensor.basic import Alloc, MakeVector, get_underlying_scalar_constant_value
 from pytensor.tensor.elemwise import DimShuffle
 from pytensor.tensor.exceptions import NotScalarConstantError
 from pytensor.tensor.math import Sum, mul
@@ -185,7 +185,7 @@ def _distinct(op, ids, n):
 
 
 class LSTMFromIds(Op):
-    """(Wemb, ids, mask, W, b, U) -> ``LSTM(output)`` of ``Wemb[ids]`` reshaped to (T, B, D).
+    """(Wemb, ids, mask, W, b, U) -> ``LSTM(output)`` of ``Wemb[ids]``, ids (T, B) as the mask.
 
     The input projection of each word is a row of a table of ``Wemb @ W + b``
     instead of a product per (step, review) pair. ``output`` is one of:
@@ -209,8 +209,8 @@ class LSTMFromIds(Op):
     def make_node(self, Wemb, ids, mask, W, b, U):
         Wemb, ids, W, b, U = map(tensor.as_tensor_variable, (Wemb, ids, W, b, U))
         mask = tensor.cast(tensor.as_tensor_variable(mask), Wemb.dtype)
-        if (Wemb.ndim, ids.ndim, W.ndim, b.ndim, U.ndim) != (2, 1, 2, 1, 2) or ids.dtype not in integer_dtypes:
-            raise TypeError("LSTMFromIds needs Wemb (n, D), integer ids (T * B), mask (T, B), W, U (D, 4D), b (4D)")
+        if (Wemb.ndim, ids.ndim, W.ndim, b.ndim, U.ndim) != (2, 2, 2, 1, 2) or ids.dtype not in integer_dtypes:
+            raise TypeError("LSTMFromIds needs Wemb (n, D), integer ids (T, B), mask (T, B), W, U (D, 4D), b (4D)")
         if any(v.dtype != Wemb.dtype for v in (W, b, U)):
             raise TypeError("LSTMFromIds needs Wemb, W, b and U of one dtype")
         pool = tensor.matrix(dtype=Wemb.dtype)
@@ -223,7 +223,7 @@ class LSTMFromIds(Op):
         _check_sizes("LSTMFromIds", *inputs[2].shape, inputs[5].shape[0])
         Wemb, ids, mask, W, b, U = _contiguous(*inputs)
         (T, B), D, n = mask.shape, U.shape[0], Wemb.shape[0]
-        expected = dict(Wemb=(n, D), ids=(T * B,), W=(D, 4 * D), b=(4 * D,), U=(D, 4 * D))
+        expected = dict(Wemb=(n, D), ids=(T, B), W=(D, 4 * D), b=(4 * D,), U=(D, 4 * D))
         _check_shapes("LSTMFromIds", expected, dict(Wemb=Wemb, ids=ids, W=W, b=b, U=U))
         pool = numpy.empty((B, D), dtype=Wemb.dtype)
         if self.output == "pooled":
@@ -277,6 +277,8 @@ class LSTMGradFromIds(Op):
         mask = tensor.cast(tensor.as_tensor_variable(mask), Wemb.dtype)
         if any(v.dtype != Wemb.dtype for v in (W, U, h, c, gates, dpool)) or ids.dtype not in integer_dtypes:
             raise TypeError("LSTMGradFromIds needs integer ids and every other input of Wemb's dtype")
+        if ids.ndim != 2:
+            raise TypeError("LSTMGradFromIds needs ids (T, B), as the mask")
         b = tensor.tensor(dtype=Wemb.dtype, shape=(None,))
         return Apply(self, [Wemb, ids, mask, W, U, h, c, gates, dpool], [Wemb.type(), W.type(), b, W.type()])
 
@@ -284,7 +286,7 @@ class LSTMGradFromIds(Op):
         _check_sizes("LSTMGradFromIds", *inputs[5].shape)
         Wemb, ids, mask, W, U, h, c, gates, dpool = _contiguous(*inputs)
         (T, B, D), n = h.shape, Wemb.shape[0]
-        expected = dict(Wemb=(n, D), ids=(T * B,), mask=(T, B), W=(D, 4 * D), U=(D, 4 * D), c=(T, B, D))
+        expected = dict(Wemb=(n, D), ids=(T, B), mask=(T, B), W=(D, 4 * D), U=(D, 4 * D), c=(T, B, D))
         expected.update(gates=(T, B, 4 * D), dpool=(B, D))
         _check_shapes("LSTMGradFromIds", expected, dict(zip(expected, (Wemb, ids, mask, W, U, c, gates, dpool))))
         words, where = _distinct("LSTMGradFromIds", ids, n)
@@ -596,10 +598,12 @@ def local_lstm_grad_pooled(fgraph, node):
 
 
 def _lookup(emb):
-    """(Wemb, ids) where ``emb`` is the lookup ``Wemb[ids].reshape(T, B, D)``, else None.
+    """(Wemb, ids, steps) where ``emb`` is the lookup ``Wemb[ids].reshape(T, B, D)``, else None; steps is
+    ids reshaped as the lookup is, (T, B).
 
-    LSTM checks that the reshaped rows fit the (T, B) mask, so row t * B + b
-    of the lookup is step t of review b, which is how LSTMFromIds reads ids.
+    LSTM checks that the reshaped rows fit the (T, B) mask, and so do the Ops
+    by ids, given the ids as the (T, B) matrix of the reshape: row t * B + b of
+    the lookup is step t of review b, which is how LSTMFromIds reads ids.
     """
     if not (emb.owner and isinstance(emb.owner.op, Reshape) and emb.ndim == 3):
         return None
@@ -611,7 +615,17 @@ def _lookup(emb):
     Wemb, ids = rows.owner.inputs
     if Wemb.ndim != 2 or ids.ndim != 1 or Wemb.dtype != emb.dtype or ids.dtype not in integer_dtypes:
         return None
-    return Wemb, ids
+    return Wemb, ids, _steps(ids, emb.owner.inputs[1])
+
+
+def _steps(ids, shape):
+    """``ids`` as the (T, B) matrix of a lookup reshaped to ``shape`` (T, B, D): ``x`` itself where ids is
+    ``x.flatten()`` and the reshape keeps x's (T, B), as build_model's does."""
+    T, B = shape.owner.inputs[:2] if shape.owner and isinstance(shape.owner.op, MakeVector) else (shape[0], shape[1])
+    x = ids.owner.inputs[0] if ids.owner and isinstance(ids.owner.op, Reshape) else None
+    if x is not None and x.ndim == 2 and _shape_i(T, x, 0) and _shape_i(B, x, 1):
+        return x
+    return ids.reshape((T, B))
 
 
 @node_rewriter([LSTM])
@@ -620,7 +634,7 @@ def local_lstm_from_ids(fgraph, node):
     lookup = _lookup(node.inputs[0])
     if node.op.output not in LSTMFromIds.OUTPUTS or lookup is None:
         return None
-    new = LSTMFromIds(node.op.output)(*lookup, *node.inputs[1:])
+    new = LSTMFromIds(node.op.output)(lookup[0], lookup[2], *node.inputs[1:])
     return new if isinstance(new, list) else [new]
 
 
@@ -644,7 +658,7 @@ def local_lstm_grad_from_ids(fgraph, node):
         return None
     if not (_shape_i(n, lookup[0], 0) and _shape_i(D, lookup[0], 1)):
         return None
-    new = LSTMGradFromIds()(*lookup, *grad.inputs[1:])
+    new = LSTMGradFromIds()(lookup[0], lookup[2], *grad.inputs[1:])
     return {node.outputs[0]: new[0]} | dict(zip(grad.outputs[1:], new[1:]))
 
 
