@@ -535,20 +535,29 @@ def main(argv=None):
     read_options(args.config)  # a bad configuration stops here, not in every worker
     path = get_dataset_file(args.data)
     if args.profile:
-        runs = {n: [] for n in sorted({1, args.threads})}
-        with tempfile.TemporaryDirectory(prefix="lstm-bench-cache-") as cache:
-            for rep in range(args.repeat):
-                for n in runs:  # alternating, as the benchmark's sides
-                    print(f"profile {rep + 1}/{args.repeat}: {n} thread{'s' if n > 1 else ''}", file=sys.stderr)
-                    runs[n].append(run("profile", path, n, False, cache, args.config))
-        print(profile_table(median_runs(runs), args.config))
-        print(epochs_line(runs))
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(dict(median_runs(runs), runs=runs), f, indent=1)
-        return
+        return profile_runs(args, path)
     if args.baseline and not os.path.isdir(os.path.join(args.baseline, "lstm_sentiment")):
         sys.exit(f"benchmark: {args.baseline} holds no lstm_sentiment package; give a checkout's root")
+    side_by_side(args, path)
+
+
+def profile_runs(args, path):
+    """--profile: one process per thread count, alternating, --repeat times; the table of the median runs."""
+    runs = {n: [] for n in sorted({1, args.threads})}
+    with tempfile.TemporaryDirectory(prefix="lstm-bench-cache-") as cache:
+        for rep in range(args.repeat):
+            for n in runs:  # alternating, as the benchmark's sides
+                print(f"profile {rep + 1}/{args.repeat}: {n} thread{'s' if n > 1 else ''}", file=sys.stderr)
+                runs[n].append(run("profile", path, n, False, cache, args.config))
+    print(profile_table(median_runs(runs), args.config))
+    print(epochs_line(runs))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(median_runs(runs), runs=runs), f, indent=1)
+
+
+def side_by_side(args, path):
+    """The sides, alternating, --repeat times, each with a new compile cache; the table and the ratios."""
     sides = ("ours", "torch") + ("plain",) * args.plain + ("baseline",) * bool(args.baseline)
     runs, paths = {side: {k: [] for k in METRICS} for side in sides}, {}
     for rep in range(args.repeat):
