@@ -20,7 +20,8 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest", "ruff"],
+        "test": ["pytest", "ruff", "datasets"],  # datasets: the hf: tests, on datasets they save locally
+        "hf": ["datasets"],  # Hugging Face datasets as --dataset hf:NAME[:CONFIG] or hf:PATH
         "bench": ["torch"],
         "sweep": ["ray[tune]", "optuna"],
         # PyPI's MKL (1 GB) for the plain scan graph (--no-fused) on PyTensor's C backend, 1.5x faster

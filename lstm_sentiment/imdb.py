@@ -1,7 +1,7 @@
 """The tutorial's ``imdb.py``: ``load_data`` and ``prepare_data`` (the code is in ``data/imdb.py``)."""
 
+from .data.datasets import get_dataset_file
 from .data.imdb import load_data, prepare_data, read_dataset, read_dictionary, write_dataset, write_dictionary
-from .data.preprocess import get_dataset_file
 
 __all__ = [
     "get_dataset_file",

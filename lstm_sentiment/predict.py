@@ -52,14 +52,14 @@ def read_texts(texts, source):
 def classify(args):
     """Print one line per text: the label and each class's probability (text or JSON lines)."""
     import_configured("pytensor", "PYTENSOR_FLAGS, ~/.pytensorrc or OMP_NUM_THREADS")
-    from .model.trained import class_name, load_model
+    from .model.trained import load_model
 
     texts = read_texts(args.texts, args.file or "-")
-    probs = load_model(args.model, args.dictionary, args.batch_size).predict_proba(texts)
-    ydim = probs.shape[1]
+    model = load_model(args.model, args.dictionary, args.batch_size)
+    probs = model.predict_proba(texts)
     for text, p in zip(texts, probs):
-        label = class_name(int(p.argmax()), ydim)
-        named = {class_name(k, ydim): round(float(v), 6) for k, v in enumerate(p)}
+        label = model.classes[int(p.argmax())]
+        named = {name: round(float(v), 6) for name, v in zip(model.classes, p)}
         if args.format == "json":
             print(json.dumps({"label": label, "probabilities": named, "text": text}, ensure_ascii=False))
         else:

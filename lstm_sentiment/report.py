@@ -14,7 +14,7 @@ from .base.cli import run
 from .base.errors import ModelFileError
 from .base.files import check_figure_path, save_figure
 from .base.logs import logger
-from .model.files import options_path, read_checked_model, read_options
+from .model.files import class_names, options_path, read_checked_model, read_options
 
 
 def _history(model):
@@ -51,6 +51,8 @@ def report(path):
         lines.append("final: " + "  ".join(f"{k} {float(model.final[k]):.4f}" for k in final))
     else:
         lines.append("final: none yet (training did not finish: a checkpoint, or an interrupted run)")
+    if model.confusion is not None:
+        lines += confusion_lines(model.confusion, class_names(built))
     if updates is None:
         lines.append("update index of each validation: not recorded (a model of the Theano tutorial?)")
     if len(errs):
@@ -64,6 +66,45 @@ def report(path):
     for i, (v, t) in enumerate(errs):
         lines.append(f"{i:>5} {updates[i] if updates is not None else '-':>8} {_err(v):>10} {_err(t):>10}")
     return "\n".join(lines)
+
+
+def confusion_lines(confusion, names):
+    """The final test set's accuracy, each class's precision and recall, the mean absolute error where every
+    class name is a number (star ratings), and the confusion matrix (rows: true class)."""
+    total, width, counts = int(confusion.sum()), max(9, *map(len, names)), confusion.sum(axis=1)
+    majority = int(numpy.argmax(counts))
+    lines = [
+        f"test set: {total} texts, accuracy {numpy.trace(confusion) / total:.4f}",
+        f"  the test set's most frequent class ({names[majority]}) for every text: accuracy "
+        f"{counts[majority] / total:.4f}",
+    ]
+    values = [_number(n) for n in names]
+    if None not in values:  # classes that are numbers (star ratings): how far off, on average
+        true, predicted = numpy.meshgrid(values, values, indexing="ij")
+        lines[0] += f", mean absolute error {(confusion * abs(true - predicted)).sum() / total:.4f}"
+        lines[1] += f", mean absolute error {(counts * abs(numpy.array(values) - values[majority])).sum() / total:.4f}"
+    lines.append(f"  {'class':<{width}} {'precision':>9} {'recall':>9} {'texts':>7}")
+    for k, name in enumerate(names):
+        precision = _ratio(confusion[k, k], confusion[:, k].sum())
+        lines.append(
+            f"  {name:<{width}} {precision:>9} {_ratio(confusion[k, k], confusion[k].sum()):>9} "
+            f"{int(confusion[k].sum()):>7}"
+        )
+    lines.append("confusion matrix (rows: true class, columns: predicted class):")
+    lines.append(f"  {'':<{width}}" + "".join(f" {n:>7}" for n in names))
+    lines += [f"  {n:<{width}}" + "".join(f" {int(v):>7}" for v in row) for n, row in zip(names, confusion)]
+    return lines
+
+
+def _ratio(part, whole):
+    return f"{part / whole:.4f}" if whole else "-"
+
+
+def _number(name):
+    try:
+        return float(name)
+    except ValueError:
+        return None
 
 
 def plot(path, out):

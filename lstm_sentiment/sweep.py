@@ -21,20 +21,22 @@ __all__ = ["main", "sweep"]
 
 def sweep(space_path, trials, out, address=None, resume=False, cpus_per_trial=1):
     """Run the sweep of the space file at ``space_path``; print its table; returns the rows."""
-    import_configured("pytensor", "PYTENSOR_FLAGS, ~/.pytensorrc or OMP_NUM_THREADS")
-    from .data.preprocess import get_dataset_file
+    from .data.datasets import get_dataset_file
     from .sweeps import results
     from .sweeps.runner import check_start, run_sweep
     from .sweeps.space import read_space
+    from .training.options import Options
 
-    space = read_space(space_path)
+    space = read_space(space_path)  # checked without PyTensor or Ray: a bad space answers at once
     missing = [m for m in ("ray", "optuna") if importlib.util.find_spec(m) is None]
     if missing:
         raise Error(f'sweeps need {" and ".join(missing)}: pip install -e ".[sweep]" (Ray Tune and Optuna)')
+    import_configured("pytensor", "PYTENSOR_FLAGS, ~/.pytensorrc or OMP_NUM_THREADS")
     check_start(space, trials, out, resume, address)
-    # preprocessed once, here, rather than by every trial at once; trials get the imdb.pkl's absolute path
-    dataset = get_dataset_file(space.fixed.get("dataset", "imdb"), space.fixed.get("data_dir"))
-    space = dataclasses.replace(space, fixed=dict(space.fixed, dataset=os.path.abspath(dataset)))
+    # preprocessed once, here, rather than by every trial at once; trials get the dataset pkl's absolute path
+    texts = Options.from_dict(space.fixed, space_path).text_options()
+    dataset = get_dataset_file(space.fixed.get("dataset", "imdb"), space.fixed.get("data_dir"), texts)
+    space = dataclasses.replace(space, fixed=dict(space.fixed, dataset=os.path.abspath(dataset), test=None))
     rows = run_sweep(space, trials, out, address, resume, cpus_per_trial)
     print(results.format_table(rows, list(space.search)), end="")
     failed = [r for r in rows if r["status"] == "failed"]

@@ -77,9 +77,8 @@ def build_parser():
 
 
 def train_from_flags(argv=None):
-    """Train with the options of ``argv``: the defaults, then the ``--config`` file's, then the flags'."""
-    import_configured("pytensor", "PYTENSOR_FLAGS, ~/.pytensorrc or OMP_NUM_THREADS")
-    from .training import loop
+    """Train with the options of ``argv``: the defaults, then the ``--config`` file's, then the flags'.
+    PyTensor loads once they are read: ``--help`` and a bad flag or config file answer at once."""
     from .training.options import read_config
 
     parser = build_parser()
@@ -88,6 +87,9 @@ def train_from_flags(argv=None):
         parser.set_defaults(**read_config(config))
     options = vars(parser.parse_args(argv))
     del options["config"]
+    import_configured("pytensor", "PYTENSOR_FLAGS, ~/.pytensorrc or OMP_NUM_THREADS")
+    from .training import loop
+
     return loop.train_lstm(**options)
 
 

@@ -8,43 +8,49 @@ dropout 0.5, linear + softmax) with the same optimizer (ADADELTA with rho
 0.95 and eps 1e-6 by default; Adam as torch.optim.Adam) in one configuration
 (``--config``: the tutorial's defaults, dim_proj 128, batch 16, maxlen 100,
 n_words 10000; or ``full``, configs/full.json: every training review,
-truncated, in length-bucketed minibatches), in float32, on the same reviews
-in the same minibatches, and use the same number of threads. Every
-figure comes from a fresh process, and the two sides alternate (A B A B) so
+truncated to random windows, word dropout, length-bucketed minibatches), in
+float32, with the same number of threads. Ours is ``train_lstm``'s own
+``Training``: its data, its compiled model and its epoch loop
+(``Training.epoch``), without validations or saves. PyTorch's side takes its
+data and minibatches from the same code (``lstm_sentiment.training.data``:
+the splits, each epoch's order, each minibatch's windows and word dropout).
+Every figure comes from a fresh process, and the sides alternate (A B A B) so
 that the machine's drift hits both. Per repetition and side, one process
-measures the time from its start to the first update with an empty compile
-cache, and another measures, with a warm cache, the time to the first update,
-a training epoch, the evaluation of 500 and of all 25,000 test reviews (batch
-64) and the peak RSS. Each repetition starts with a new, empty compile cache,
-which its cold start fills. PyTorch compiles nothing, so both of its start-up
-rows are the same kind of run. With ``--plain``, a third side is this package
-without its kernel (``train_lstm(fused=False)``: the tutorial's scan graph on
-PyTensor's C backend), for the speed-up in the same run. With ``--baseline
-DIR``, a fourth side is the package of another checkout (``git worktree add
-DIR REV``), as ours, for an A/B of two versions. ``LSTM_SENTIMENT_KERNEL``
-(auto, avx512, avx2, portable) picks the kernel's path for every side, and the
-table names it. ``--floatX float64`` runs both models in float64. Needs the
-``bench`` extra (PyTorch).
+measures the time from its start to the end of the first update with an
+empty compile cache, and another, with a warm cache, the time to the end of
+the first update, the first epoch (that update included), the error on all
+25,000 test reviews as train_lstm's validations compute it (batch
+``valid_batch_size``) and the peak RSS. Each repetition starts with a new,
+empty compile cache, which its cold start fills. PyTorch compiles nothing,
+so both of its start-up rows are the same kind of run. With ``--plain``, a
+third side is this package without its kernel (``fused=False``: the
+tutorial's scan graph on PyTensor's C backend). With ``--baseline DIR``, a
+fourth side is the package of another checkout (``git worktree add DIR
+REV``, of a version with ``training.data``), as ours, for an A/B.
+``LSTM_SENTIMENT_KERNEL`` (auto, avx512, avx2, portable) picks the kernel's
+path for every side, and the table names it. ``--floatX float64`` runs both
+models in float64. Needs the ``bench`` extra (PyTorch).
 
 With ``--profile``, instead, one process per thread count (1, and
-``--threads``, alternating, ``--repeat`` times) trains one epoch of ours
-after a first update and times each part of it: every Op's ``perform`` (the
-kernel's forward and backward passes, the latter with the embedding's
+``--threads``, alternating, ``--repeat`` times) runs two epochs of
+``Training.epoch`` and times each part of the second: every Op's ``perform``
+(the kernel's forward and backward passes, the latter with the embedding's
 gradient, the optimizer's step, the other Ops), the rest of the compiled
-functions' calls (thunk overhead), ``prepare_data`` and the loop itself. The
-table shows, per thread count, the run whose epoch is the median, then every
-run's epoch and the scaling of the medians. The kernel's parts are given in
-GFLOP/s of the products they make (per real step, and per distinct word of
-a batch), against the best product measured in the same process: ``sgemm``
-of 2048 x 2048 matrices (NumPy's BLAS) and the kernel's own
-(its word table, 4096 x 128 by 128 x 512); the optimizer's step in GB/s of
-what it reads and writes, against a measured copy. PyTorch is not needed
-for it.
+functions' calls (thunk overhead), the minibatches' windows and word dropout
+(``minibatch``), ``prepare_data`` and the loop itself. The table shows, per
+thread count, the run whose epoch is the median, then every run's epoch and
+the scaling of the medians. The kernel's parts are given in GFLOP/s of the
+products they make (per real step, and per distinct word of a batch),
+against the best product measured in the same process: ``sgemm`` of 2048 x
+2048 matrices (NumPy's BLAS) and the kernel's own (its word table, 4096 x
+128 by 128 x 512); the optimizer's step in GB/s of what it reads and
+writes, against a measured copy. PyTorch is not needed for it.
 """
 
 import argparse
 import collections
 import concurrent.futures
+import dataclasses
 import json
 import os
 import pathlib
@@ -54,16 +60,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 import numpy
 
 CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
-TEST_SUBSET = 500
 
 # metric: (label, unit, target for the ratio ours/PyTorch, or an absolute target for ours)
 METRICS = {
     "train_epoch": ("training epoch", "s", "ratio <= 0.5"),
-    "eval_500": ("evaluate 500 test reviews", "s", ""),
     "eval_25k": ("evaluate 25,000 test reviews", "s", "ratio <= 0.35"),
     "first_update_cold": ("start to first update, empty compile cache", "s", "ours <= 15 s"),
     "first_update_warm": ("start to first update, warm compile cache", "s", "ours <= 3 s"),
@@ -71,12 +76,15 @@ METRICS = {
 }
 
 
-def read_options(config):
-    """The training options of ``config``: a name in configs/ (tutorial, full) or a JSON file."""
+def read_options(config, path, floatX="float32"):
+    """The training options of ``config`` (a name in configs/: tutorial, full; or a JSON file) as the
+    benchmark runs them: on ``path``, in ``floatX``, evaluating every test review, with no validation,
+    save or cost line within the epoch."""
     from lstm_sentiment.training.options import Options, read_config
 
-    path = CONFIGS / f"{config}.json" if (CONFIGS / f"{config}.json").is_file() else pathlib.Path(config)
-    return Options(**read_config(str(path)))
+    file = CONFIGS / f"{config}.json" if (CONFIGS / f"{config}.json").is_file() else pathlib.Path(config)
+    quiet = dict(saveto="", validFreq=10**9, dispFreq=10**9, test_size=-1)
+    return Options(**dict(read_config(str(file)), dataset=path, floatX=floatX, **quiet))
 
 
 def epoch_name(config):
@@ -84,102 +92,57 @@ def epoch_name(config):
     return "train_epoch" if config == "tutorial" else f"{pathlib.Path(config).stem}_epoch"
 
 
-def load(path, o):
-    """The run's splits, as both sides use them: the tutorial's, with training's truncation."""
-    from lstm_sentiment.data.batches import truncate
-    from lstm_sentiment.imdb import load_data
-
-    numpy.random.seed(o.seed)
-    train, valid, test = load_data(path, n_words=o.n_words, valid_portion=o.valid_portion, maxlen=o.maxlen)
-    if o.truncate:
-        train = (truncate(train[0], o.truncate, o.truncate_keep), train[1])
-        if o.truncate_eval:
-            test = (truncate(test[0], o.truncate, o.truncate_keep), test[1])
-    return train, valid, test
-
-
-def epoch_batches(train, o):
-    """The shuffled training minibatches of one epoch (numpy's global RNG, bucketed as in training)."""
-    from lstm_sentiment.data.batches import bucketed_minibatches_idx
-
-    if o.bucket:
-        return [idx for _, idx in bucketed_minibatches_idx([len(s) for s in train[0]], o.batch_size, o.bucket)]
-    order = numpy.random.permutation(len(train[0]))
-    return [order[i : i + o.batch_size] for i in range(0, len(order), o.batch_size)]
-
-
-def eval_batches(n, o):
-    return [numpy.arange(i, min(i + o.valid_batch_size, n)) for i in range(0, n, o.valid_batch_size)]
-
-
-def subset(data, n):
-    idx = numpy.random.RandomState(0).permutation(len(data[0]))[:n]
-    return [data[0][i] for i in idx], [data[1][i] for i in idx]
-
-
 class Ours:
-    """This package: the tutorial's functions, as train_lstm uses them."""
+    """This package: ``train_lstm``'s own ``Training`` (its data, model, epoch loop and evaluation)."""
 
-    def __init__(self, train, o, fused=True, floatX="float32"):
-        import pytensor.tensor as tensor
+    def __init__(self, o, fused=True):
+        from lstm_sentiment.training.loop import Training
 
-        from lstm_sentiment import lstm
-        from lstm_sentiment.kernel.backend import Backend
-        from lstm_sentiment.model.optimizers import optimizers
+        self.training = Training(dataclasses.replace(o, fused=fused))
+        self.first_update = None  # when the first update ended
+        update = self.training.update
 
-        self.o = o
-        options = dict(o.to_dict(), ydim=int(max(train[1])) + 1, fused=fused, floatX=floatX)
-        self.tparams = tparams = lstm.init_tparams(lstm.init_params(options))
-        self.use_noise, x, mask, y, self.f_pred_prob, _, cost = lstm.build_model(tparams, options)
-        grads = tensor.grad(cost, wrt=list(tparams.values()))
-        optimizer = optimizers[o.optimizer]
-        self.f_grad_shared, self.f_update = optimizer(
-            tensor.scalar("lr"), tparams, grads, x, mask, y, cost, backend=Backend(fused)
-        )
+        def timed(index):  # train_lstm's update, and the moment the first one ends
+            update(index)
+            self.first_update = self.first_update or time.time()
 
-    def update(self, seqs, labels):
-        from lstm_sentiment.imdb import prepare_data
+        self.training.update = timed
 
-        self.use_noise.set_value(1.0)
-        x, mask, y = prepare_data(seqs, labels)
-        cost = self.f_grad_shared(x, mask, y)
-        self.f_update(self.o.lrate)
-        return cost
+    def epoch(self, first_only=False):
+        """An epoch of train_lstm's loop (``Training.epoch``), or its first update only."""
+        t = self.training
+        if first_only:
+            return t.update(t.epoch_batches()[0])
+        t.epoch(types.SimpleNamespace(requested=None))  # no signal asks it to stop
 
-    def evaluate(self, data):
-        from lstm_sentiment.imdb import prepare_data
-        from lstm_sentiment.lstm import pred_probs
+    def test_error(self):
+        """The error on the test set, as train_lstm's validations compute it."""
+        return self.training.errors(("test",))[2]
 
-        self.use_noise.set_value(0.0)
-        return pred_probs(self.f_pred_prob, prepare_data, data, enumerate(eval_batches(len(data[0]), self.o)))
+    def compile_evaluation(self):
+        """The prediction function, compiled on first use (as at train_lstm's first validation)."""
+        from lstm_sentiment.data.imdb import prepare_data
+
+        t = self.training
+        t.model.f_pred(*prepare_data(t.data.test[0][:2], t.data.test[1][:2])[:2])
 
 
 class Torch:
-    """The same model in PyTorch: nn.Embedding, nn.LSTM, masked mean, dropout, linear."""
+    """The same model in PyTorch (nn.Embedding, nn.LSTM, masked mean, dropout, linear) on the minibatches
+    of train_lstm's code (``training.data``: its truncation windows, word dropout and buckets)."""
 
-    def __init__(self, train, o, threads, floatX="float32"):
+    def __init__(self, o, threads):
         import torch
 
-        torch.set_default_dtype(getattr(torch, floatX))
+        from lstm_sentiment.training.data import load_splits
+
+        torch.set_default_dtype(getattr(torch, o.floatX))
         torch.set_num_threads(threads)
         torch.manual_seed(o.seed)
-        self.torch, self.o = torch, o
-        dim, ydim = o.dim_proj, int(max(train[1])) + 1
-
-        class Model(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.emb = torch.nn.Embedding(o.n_words, dim)
-                self.lstm = torch.nn.LSTM(dim, dim)
-                self.drop = torch.nn.Dropout(0.5)
-                self.out = torch.nn.Linear(dim, ydim)
-
-            def forward(self, x, mask):
-                h, _ = self.lstm(self.emb(x))
-                proj = (h * mask[:, :, None]).sum(0) / mask.sum(0)[:, None]
-                return self.out(self.drop(proj))
-
-        self.model = Model()
+        numpy.random.seed(o.seed)
+        self.torch, self.o, self.data = torch, o, load_splits(o)
+        self.first_update = None
+        self.model = self.Model(o, int(max(self.data.train[1])) + 1)
         optimizers = {  # the same formulas as the package's
             "adadelta": lambda p: torch.optim.Adadelta(p, lr=1.0, rho=0.95, eps=1e-6),
             "adam": lambda p: torch.optim.Adam(p, lr=o.lrate, betas=(0.9, 0.999), eps=1e-8),
@@ -189,32 +152,55 @@ class Torch:
             sys.exit(f"benchmark: PyTorch has no optimizer with the formula of {o.optimizer}")
         self.optimizer = optimizers[o.optimizer](self.model.parameters())
 
-    def pad(self, seqs):
-        lengths = [len(s) for s in seqs]
-        x = numpy.zeros((max(lengths), len(seqs)), dtype="int64")
-        mask = numpy.zeros(x.shape, dtype=str(self.torch.get_default_dtype()).split(".")[1])
-        for i, s in enumerate(seqs):
-            x[: lengths[i], i] = s
-            mask[: lengths[i], i] = 1
-        return self.torch.from_numpy(x), self.torch.from_numpy(mask)
+    def Model(self, o, ydim):
+        nn = self.torch.nn
 
-    def update(self, seqs, labels):
+        class Model(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = nn.Embedding(o.n_words, o.dim_proj)
+                self.lstm = nn.LSTM(o.dim_proj, o.dim_proj)
+                self.drop = nn.Dropout(0.5)
+                self.out = nn.Linear(o.dim_proj, ydim)
+
+            def forward(self, x, mask):
+                h, _ = self.lstm(self.emb(x))
+                proj = (h * mask[:, :, None]).sum(0) / mask.sum(0)[:, None]
+                return self.out(self.drop(proj))
+
+        return Model()
+
+    def epoch(self, first_only=False):
+        """One epoch (or its first update), the minibatches drawn as train_lstm draws them."""
+        from lstm_sentiment.data.imdb import prepare_data
+        from lstm_sentiment.training.data import epoch_order, minibatch
+
+        o, torch = self.o, self.torch
+        order = epoch_order(self.data.train, o)
         self.model.train()
-        x, mask = self.pad(seqs)
-        self.optimizer.zero_grad()
-        cost = self.torch.nn.functional.cross_entropy(self.model(x, mask), self.torch.tensor(labels))
-        cost.backward()
-        self.optimizer.step()
-        return cost.item()
+        for start in range(0, o.batch_size if first_only else len(order), o.batch_size):
+            x, mask, y = prepare_data(*minibatch(self.data.train, order[start : start + o.batch_size], o))
+            self.optimizer.zero_grad()
+            logits = self.model(torch.from_numpy(x), torch.from_numpy(mask.astype(o.floatX)))
+            torch.nn.functional.cross_entropy(logits, torch.tensor(y)).backward()
+            self.optimizer.step()
+            self.first_update = self.first_update or time.time()
 
-    def evaluate(self, data):
+    def test_error(self):
+        from lstm_sentiment.data.batches import get_minibatches_idx
+        from lstm_sentiment.data.imdb import prepare_data
+
         self.model.eval()
-        probs = []
+        (reviews, labels), wrong = self.data.test, 0
         with self.torch.inference_mode():
-            for idx in eval_batches(len(data[0]), self.o):
-                x, mask = self.pad([data[0][i] for i in idx])
-                probs.append(self.torch.softmax(self.model(x, mask), dim=1).numpy())
-        return numpy.concatenate(probs)
+            for _, idx in get_minibatches_idx(len(reviews), self.o.valid_batch_size):
+                x, mask, y = prepare_data([reviews[i] for i in idx], [labels[i] for i in idx], maxlen=None)
+                logits = self.model(self.torch.from_numpy(x), self.torch.from_numpy(mask.astype(self.o.floatX)))
+                wrong += int((logits.argmax(1).numpy() != numpy.asarray(y)).sum())
+        return wrong / len(reviews)
+
+    def compile_evaluation(self):
+        pass  # PyTorch compiles nothing
 
 
 def worker(side, path, threads, started, cold, config="tutorial", floatX="float32"):
@@ -234,29 +220,23 @@ def kernel_path():
 
 
 def measure(side, path, threads, started, cold, config, floatX="float32"):
-    figures = {}
-    o = read_options(config)
-    train, _, test = load(path, o)
+    """Start to first update; with a warm cache also an epoch, the test set's evaluation and the peak RSS."""
+    figures, o = {}, read_options(config, path, floatX)
     if side == "torch":
-        model = Torch(train, o, threads, floatX)
+        model = Torch(o, threads)
     else:
-        model = Ours(train, o, fused=side != "plain", floatX=floatX)
+        model = Ours(o, fused=side != "plain")
         figures["path"] = kernel_path() if side != "plain" else "scan"
-    first = epoch_batches(train, o)[0]
-    model.update([train[0][i] for i in first], [train[1][i] for i in first])
-    figures["first_update_cold" if cold else "first_update_warm"] = time.time() - started
+    start = time.time()
+    model.epoch(first_only=cold)
+    figures["first_update_cold" if cold else "first_update_warm"] = model.first_update - started
     if not cold:
-        start = time.time()
-        for idx in epoch_batches(train, o):
-            model.update([train[0][i] for i in idx], [train[1][i] for i in idx])
         figures["train_epoch"] = time.time() - start
-        model.evaluate(subset(test, 2))  # compiles the prediction function, outside the timings
-        for name, data in (("eval_500", subset(test, TEST_SUBSET)), ("eval_25k", test)):
-            start = time.time()
-            probs = model.evaluate(data)
-            figures[name] = time.time() - start
-            assert probs.shape == (len(data[0]), 2) and numpy.isfinite(probs).all()
-            assert probs.dtype == floatX
+        model.compile_evaluation()
+        start = time.time()
+        error = model.test_error()
+        figures["eval_25k"] = time.time() - start
+        assert 0 <= error <= 1, error
         figures["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return figures
 
@@ -268,7 +248,7 @@ PARTS = {  # the Op classes of each part of an update
     "kernel backward": ("LSTMGrad", "LSTMGradFromIds"),  # with the embedding's gradient, by words
     "optimizer step": ("Adadelta", "AdadeltaRows", "Adam"),
 }
-ROWS = (*PARTS, "other PyTensor ops", "thunk overhead", "prepare_data", "Python loop")
+ROWS = (*PARTS, "other PyTensor ops", "thunk overhead", "minibatch", "prepare_data", "Python loop")
 
 
 def timed_performs():
@@ -344,39 +324,57 @@ def kernel_product(best, n=4096, d=128):
 
 
 def profile(path, threads, config):
-    """Time one epoch (after a first update), part by part; the FLOP rates and the machine's limits."""
-    from lstm_sentiment.imdb import prepare_data
+    """Time an epoch of train_lstm's loop (its second: the first warms the caches), part by part; the FLOP
+    rates and the machine's limits."""
+    from lstm_sentiment.training import loop
 
-    o = read_options(config)
-    train, _, _ = load(path, o)
+    o = read_options(config, path)
     spent = timed_performs()
-    model = Ours(train, o)
-    batches = epoch_batches(train, o)
-    model.update([train[0][i] for i in batches[0]], [train[1][i] for i in batches[0]])  # allocations, caches
+    t = Ours(o).training
+    stop = types.SimpleNamespace(requested=None)
+    t.epoch(stop)
     spent.clear()
-    calls = prepare = steps = 0.0
+    clock, counts = collections.Counter(), collections.Counter()
+
+    def timer(name, f):
+        def timed(*args):
+            start = time.perf_counter()
+            try:
+                return f(*args)
+            finally:
+                clock[name] += time.perf_counter() - start
+
+        return timed
+
+    prepare = timer("prepare_data", loop.prepare_data)
+
+    def counted(*args):  # prepare_data, timed; then the minibatch's real steps and distinct words, not timed
+        x, mask, y = prepare(*args)
+        start = time.perf_counter()
+        counts["updates"] += 1
+        counts["steps"] += float(mask.sum())
+        counts["words"] += numpy.unique(x[mask > 0]).size
+        clock["counting"] += time.perf_counter() - start
+        return x, mask, y
+
+    loop.prepare_data, loop.minibatch = counted, timer("minibatch", loop.minibatch)
+    t.model.f_grad_shared = timer("calls", t.model.f_grad_shared)
+    t.model.f_update = timer("calls", t.model.f_update)
     start = time.perf_counter()
-    for idx in batches:
-        t0 = time.perf_counter()
-        x, mask, y = prepare_data([train[0][i] for i in idx], [train[1][i] for i in idx])
-        t1 = time.perf_counter()
-        model.use_noise.set_value(1.0)
-        model.f_grad_shared(x, mask, y)
-        model.f_update(o.lrate)
-        t2 = time.perf_counter()
-        prepare, calls, steps = prepare + t1 - t0, calls + t2 - t1, steps + float(mask.sum())
-    wall = time.perf_counter() - start
-    words = sum(len({w for i in idx for w in train[0][i]}) for idx in batches)  # each batch's distinct words
+    t.epoch(stop)
+    wall = time.perf_counter() - start - clock["counting"]
     by_words = "LSTMGradFromIds" in spent  # else by (step, review) pairs: each pair's input projection its own
     parts = {part: sum(spent.pop(name, 0.0) for name in names) for part, names in PARTS.items()}
     parts["other PyTensor ops"] = sum(spent.values())
-    parts["thunk overhead"] = calls - sum(parts.values())
-    parts["prepare_data"], parts["Python loop"] = prepare, wall - calls - prepare
+    parts["thunk overhead"] = clock["calls"] - sum(parts.values())
+    parts["minibatch"], parts["prepare_data"] = clock["minibatch"], clock["prepare_data"]
+    parts["Python loop"] = wall - clock["calls"] - clock["minibatch"] - clock["prepare_data"]
+    model, updates, steps, words = t.model, counts["updates"], counts["steps"], counts["words"]
     d, values = o.dim_proj, sum(p.get_value().size for p in model.tparams.values())
-    moved = 7 * 4 * values * len(batches)  # the optimizer reads p, g and 2 accumulators, and writes 3
+    moved = 7 * 4 * values * updates  # the optimizer reads p, g and 2 accumulators, and writes 3
     if o.optimizer == "adadelta":  # but ADADELTA, of the embedding's rows, only reads g of words not in a batch
         table = model.tparams["Wemb"].get_value().size
-        moved += (4 - 7 * 4) * table * len(batches) + 6 * 4 * d * words
+        moved += (4 - 7 * 4) * table * updates + 6 * 4 * d * words
     projected = words if by_words else steps
     work = {  # per epoch: FLOPs of the kernel's products; bytes the optimizer reads and writes
         "kernel forward": 8 * d * d * (steps + projected),  # h U per step, x W per word: 2 * D * 4D each
@@ -384,7 +382,7 @@ def profile(path, threads, config):
         "optimizer step": moved,
     }
     limits = machine_limits(threads)
-    return dict(parts=parts, work=work, updates=len(batches), steps=steps, words=projected, wall=wall, limits=limits)
+    return dict(parts=parts, work=work, updates=updates, steps=steps, words=projected, wall=wall, limits=limits)
 
 
 def profile_table(profiles, config):
@@ -532,8 +530,8 @@ def main(argv=None):
 
     from lstm_sentiment.imdb import get_dataset_file
 
-    read_options(args.config)  # a bad configuration stops here, not in every worker
     path = get_dataset_file(args.data)
+    read_options(args.config, path).check_values()  # a bad configuration stops here, not in every worker
     if args.profile:
         return profile_runs(args, path)
     if args.baseline and not os.path.isdir(os.path.join(args.baseline, "lstm_sentiment")):

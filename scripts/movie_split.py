@@ -6,8 +6,8 @@ IMDB's test reviews are about other movies than its training reviews, but
 the validation set that training holds out (``valid_portion``) is drawn at
 random from the training reviews, so it shares their movies: what a model
 learns of particular movies (titles, names, plots) lowers its validation
-error and not its test error. This script writes ``DIR/imdb_movies.pkl``, in
-the tutorial's format: as the training set, the training reviews of every
+error and not its test error. This script writes ``DIR/imdb_movies.pkl``
+(with its word dictionary beside it), in the tutorial's format: as the training set, the training reviews of every
 movie but a random few; as the test set, the training reviews of those few
 movies (at least ``--reviews`` of them). Train on it, and its "test" error
 estimates the error on new movies without touching the real test set:
@@ -31,7 +31,7 @@ import numpy
 
 from lstm_sentiment.base.cli import run
 from lstm_sentiment.base.errors import DataError
-from lstm_sentiment.data.imdb import read_dataset, write_dataset
+from lstm_sentiment.data.imdb import dictionary_beside, read_dataset, read_dictionary, write_dataset, write_dictionary
 from lstm_sentiment.data.preprocess import preprocess
 
 _REVIEW = re.compile(r"(?:.*/)?train/(pos|neg)/(\d+)_\d+\.txt$")
@@ -104,6 +104,7 @@ def write_split(source, out, reviews, seed):
     kept, held = split_by_movie(movies, reviews, seed)
     path = os.path.join(out, "imdb_movies.pkl")
     write_dataset(path, ([x[i] for i in kept], [y[i] for i in kept]), ([x[i] for i in held], [y[i] for i in held]))
+    write_dictionary(dictionary_beside(path), read_dictionary(dictionary_beside(pkl)))  # models trained on it read text
     n_held = len({movies[i] for i in held})
     print(f"{path}: {len(kept)} training reviews; {len(held)} held-out reviews of {n_held} other movies")
     return path

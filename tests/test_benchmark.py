@@ -1,5 +1,6 @@
 """scripts/benchmark.py runs its measurements and reports them (PyTorch's side where it is installed)."""
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy
 import pytest
 
 SCRIPT = os.path.join(os.path.dirname(__file__), os.pardir, "scripts", "benchmark.py")
@@ -30,6 +32,24 @@ def test_our_worker_measures_every_figure(marker_pkl, capsys, side, config):
     assert figures.pop("path") == (load().lstm_path().decode() if side == "ours" else "scan")
     assert set(figures) == set(bench.METRICS) - {"first_update_cold"}
     assert all(v > 0 for v in figures.values())
+
+
+@pytest.mark.slow
+def test_ours_runs_train_lstms_own_epoch(marker_pkl, tmp_path):
+    """The full configuration's epoch (random windows, word dropout, buckets, Adam with a decaying rate) ends
+    with the parameters that train_lstm's first epoch saves."""
+    from lstm_sentiment import train_lstm
+
+    bench = _benchmark()
+    small = dict(truncate=10, dim_proj=8, batch_size=8, bucket=2, n_words=40)
+    ours = bench.Ours(dataclasses.replace(bench.read_options("full", marker_pkl), **small))
+    ours.epoch()
+    options = dict(bench.read_options("full", marker_pkl).to_dict(), **small)
+    train_lstm(**dict(options, saveto=str(tmp_path / "m.npz"), max_epochs=1))
+    saved = numpy.load(tmp_path / "m.npz")
+    for name, param in ours.training.model.tparams.items():
+        numpy.testing.assert_array_equal(param.get_value(), saved[name], err_msg=name)
+    assert ours.training.state.counters.eidx == 1 and 0 <= ours.test_error() <= 1
 
 
 def test_a_baseline_must_be_a_checkout(marker_pkl, tmp_path):

@@ -156,7 +156,7 @@ def test_command_line(acl_archive, tmp_path):
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert "Reading the reviews in" in done.stderr and "Tokenizing 7 reviews" in done.stderr
+    assert "Reading the reviews in" in done.stderr and "Tokenizing 7 texts" in done.stderr
     assert read_outputs(str(out))[0][1] == [1, 1, 1, 0, 0]
 
     done = subprocess.run(

@@ -130,3 +130,22 @@ def test_pytensors_no_blas_warning_becomes_one_line_of_the_log_and_others_pass(c
         assert '(pip install -e ".[mkl]" makes them about 1.4x faster)' in caplog.text
         with pytest.raises(UserWarning, match="something else"), backend._without_blas_warning():
             warnings.warn("something else", stacklevel=1)
+
+
+def test_the_one_reach_into_pytensors_internals_still_reads_the_users_settings(tmp_path):
+    """``backend._setting`` is the package's one use of PyTensor's internals (no public API says whether the
+    user gave a setting): a PyTensor that changes them fails here, by name, not as a model in float64."""
+    for key in ("floatX", "mode", "linker", "blas__ldflags"):
+        assert isinstance(backend._setting(key).is_default, bool), f"PyTensor's {key} has no is_default flag"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYTENSOR")}
+    code = "from lstm_sentiment.kernel.backend import user_has_set as u; print(u('floatX'), u('mode'), u('linker'))"
+    cases = (({}, "False False False"), ({"PYTENSOR_FLAGS": "floatX=float32,linker=cvm"}, "True False True"))
+    for env, expected in cases:
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env=dict(clean, PYTENSORRC=str(tmp_path / "none"), **env),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.stdout.strip() == expected, (env, out.stderr)

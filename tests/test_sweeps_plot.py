@@ -6,7 +6,7 @@ import pytest
 
 from lstm_sentiment.base.errors import Error
 from lstm_sentiment.sweeps import results
-from lstm_sentiment.sweeps.plot import plot_sweep
+from lstm_sentiment.sweeps.plot import plot_sweep, sweep_figure
 from lstm_sentiment.training.loop import Validation
 
 
@@ -24,11 +24,24 @@ def _sweep(out):
     results.write_table(str(out), rows, ["lrate", "optimizer"])
 
 
-def test_the_picture_is_drawn_for_every_kind_of_trial(tmp_path):
+def test_the_picture_draws_each_trials_validations_and_its_best_error_against_each_argument(tmp_path):
     _sweep(tmp_path)
+    fig = sweep_figure(str(tmp_path))
+    curves, lrate, optimizer = fig.axes
+    lines = [(list(line.get_xdata()), list(line.get_ydata()), line.get_linestyle()) for line in curves.lines]
+    solid = [(u, e) for u, e, style in lines if style == "-"]  # t0 and t3, done: 6 validations each
+    assert solid == [([10 * u for u in range(1, 7)], [0.5 / u + 0.05 * k for u in range(1, 7)]) for k in (0, 3)]
+    stopped = [(u, e) for u, e, style in lines if style == "--"]  # t1, stopped by ASHA: 2 validations
+    assert stopped == [([10, 20], [0.5 / u + 0.05 for u in (1, 2)])]
+    assert [(u, e) for u, e, style in lines if style == "None"] == [([20], [0.5 / 2 + 0.05])]  # its x
+    assert len(lines) == 4  # the failed trial has no validation, so no curve
+    best = {k: min(0.5 / u + 0.05 * k for u in range(1, 7 if k != 1 else 3)) for k in (0, 1, 3)}
+    points = lrate.collections[0].get_offsets().tolist()
+    assert points == [[1e-4, best[0]], [1e-2, best[1]], [3e-3, best[3]]] and lrate.get_xscale() == "log"
+    assert [t.get_text() for t in optimizer.get_xticklabels()] == ["adam", "sgd"]
+    assert optimizer.collections[0].get_offsets().tolist() == [[0, best[0]], [1, best[1]], [0, best[3]]]
     path = plot_sweep(str(tmp_path), str(tmp_path / "s.png"))
-    data = (tmp_path / "s.png").read_bytes()
-    assert path.endswith("s.png") and data.startswith(b"\x89PNG") and len(data) > 10_000
+    assert path.endswith("s.png") and (tmp_path / "s.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_picture_that_cannot_be_written_is_named_and_nothing_is_written(tmp_path):

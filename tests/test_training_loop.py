@@ -56,8 +56,11 @@ def test_saved_model_has_the_tutorials_keys_and_history(trained):
             "train_err",
             "valid_err",
             "test_err",
+            "test_confusion",  # the final test set's, row the true class: its errors are test_err
         }
         history = f["history_errs"]
+        confusion = f["test_confusion"]
+        assert confusion.shape == (2, 2) and 1 - numpy.trace(confusion) / confusion.sum() == f["test_err"]
         assert history.ndim == 2 and history.shape[1] == 2 and len(history) >= 5
         numpy.testing.assert_array_equal(f["history_updates"], 48 * numpy.arange(1, len(history) + 1))
         numpy.testing.assert_allclose([f["train_err"], f["valid_err"], f["test_err"]], errors)
@@ -423,7 +426,7 @@ def test_test_size_evaluates_a_random_subset_of_the_test_set(marker_pkl, caplog)
 
 
 def test_truncate_cuts_training_reviews_only_unless_asked(marker_pkl):
-    from lstm_sentiment.training.loop import load_splits
+    from lstm_sentiment.training.data import load_splits
     from lstm_sentiment.training.options import Options
 
     def splits(**changes):
@@ -544,9 +547,12 @@ def test_a_config_of_non_finite_numbers_or_absurd_sizes_is_refused_before_any_wo
 def test_the_memory_estimate_counts_the_arrays_a_run_keeps(marker_pkl):
     """The estimate's parameters and optimizer state against the shared variables a compiled run holds."""
     from lstm_sentiment.model.files import PARAMS
-    from lstm_sentiment.model.optimizers import STATE_ARRAYS
+    from lstm_sentiment.model.optimizers import optimizers
     from lstm_sentiment.training.loop import Training
+    from lstm_sentiment.training.options import OPTIMIZERS as STATE_ARRAYS
     from lstm_sentiment.training.options import Options
+
+    assert list(STATE_ARRAYS) == list(optimizers)  # every optimizer weighed, and no other
 
     for optimizer in STATE_ARRAYS:
         options = Options(dataset=marker_pkl, saveto="", dim_proj=8, n_words=40, optimizer=optimizer, floatX="float64")

@@ -9,6 +9,7 @@ paths are read and written through gzip.
 import contextlib
 import gzip
 import itertools
+import json
 import os
 import pickle
 import re
@@ -172,6 +173,29 @@ def read_dictionary(path):
 def write_dictionary(path, dictionary):
     """Write an ``imdb.dict.pkl``, in the tutorial's format."""
     write_pickles(path, dictionary)
+
+
+def classes_beside(path):
+    """The path of the class names beside a dataset (``tickets.classes.json`` for ``tickets.pkl``)."""
+    return re.sub(r"\.pkl(\.gz)?$", ".classes.json", str(path))
+
+
+def read_classes(path):
+    """The class names (class 0 first) of a ``.classes.json``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            names = json.load(f)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read it as the class names of a dataset ({e})") from None
+    if not (isinstance(names, list) and len(names) >= 2 and all(isinstance(n, str) for n in names)):
+        raise DataError(f"{path}: expected a JSON list of two or more class names")
+    return names
+
+
+def write_classes(path, names):
+    """Write a ``.classes.json``: the class names, class 0 first."""
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        json.dump(list(names), f, ensure_ascii=False)
 
 
 def load_data(path="imdb.pkl", n_words=100000, valid_portion=0.1, maxlen=None, sort_by_len=True):

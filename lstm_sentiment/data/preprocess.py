@@ -3,8 +3,7 @@
 As the tutorial's ``imdb_preprocess.py``: the first line of each review,
 tokenized (``tokenize.py``); a dictionary from the training reviews, ids by
 descending frequency from 2 (0 is padding, 1 unknown); labels 1 for pos and
-0 for neg; train before test. ``get_dataset_file`` turns train_lstm's
-``dataset`` argument into the path of an imdb.pkl, building it when needed.
+0 for neg; train before test.
 """
 
 import collections
@@ -105,7 +104,7 @@ def _local_source(source, out):
     return archive
 
 
-def _make_folder(out):
+def make_folder(out):
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:
@@ -118,7 +117,7 @@ def preprocess(source=OFFICIAL_URL, out=None, processes=None):
     Outputs made from the same input with the same settings are reused at once.
     """
     out = out or default_data_dir()
-    _make_folder(out)
+    make_folder(out)
     pkl_path, dict_path = output_paths(out)
 
     source = _local_source(source, out)
@@ -142,27 +141,3 @@ def preprocess(source=OFFICIAL_URL, out=None, processes=None):
         json.dump(manifest, f, indent=2)
     logger.info("Wrote %s (%d train, %d test reviews) and %s", pkl_path, n_train, len(reviews["test"]), dict_path)
     return pkl_path, dict_path
-
-
-def get_dataset_file(dataset="imdb", folder=None):
-    """The path of the imdb.pkl to train on, building it first when needed.
-
-    ``dataset`` is ``"imdb"`` (``imdb.pkl`` in the data folder, built there from
-    the official archive when missing), an ``imdb.pkl`` path (``.gz`` too), an
-    ``aclImdb`` folder, an ``aclImdb_v1.tar.gz`` archive or a URL; the last three
-    are preprocessed into the data folder, reusing earlier outputs.
-    """
-    folder = folder or default_data_dir()
-    if dataset == "imdb":
-        path = os.path.join(folder, "imdb.pkl")
-        if os.path.isfile(path):
-            return path
-        dataset = OFFICIAL_URL
-    if is_url(dataset) or os.path.isdir(dataset) or str(dataset).endswith(ARCHIVE_SUFFIXES):
-        return preprocess(dataset, out=folder)[0]
-    if not os.path.isfile(dataset):
-        raise DataError(
-            f"{dataset}: no such file or folder (expected an imdb.pkl, an aclImdb folder, "
-            f"an aclImdb_v1.tar.gz archive or a URL)"
-        )
-    return dataset

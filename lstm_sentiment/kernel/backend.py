@@ -13,8 +13,9 @@ the BLAS PyTensor finds (its NumPy-based one where the system has none).
 
 Nothing here changes PyTensor for other code: the rewrites live only in
 these modes, and ``Backend.function`` sets the BLAS flags only while it
-compiles. A mode or BLAS the user set (``PYTENSOR_FLAGS``, ``.pytensorrc``)
-wins; so does the ``mode`` argument.
+compiles, with PyTensor's public ``config.change_flags``. A mode or BLAS
+the user set (``PYTENSOR_FLAGS``, ``.pytensorrc``) wins; so does the
+``mode`` argument.
 """
 
 import contextlib
@@ -36,13 +37,20 @@ from .lean import INLINE_REWRITES, LEAN_REWRITES
 from .ops import GRAPH_REWRITES, INPLACE_REWRITES
 
 
-def user_has_set(key):
-    """Whether ``key`` was given in PYTENSOR_FLAGS or a .pytensorrc file.
+def _setting(key):
+    """PyTensor's setting ``key`` (a ``ConfigParam``), whose ``is_default`` says whether the user gave it.
 
-    PyTensor reads every user-given value when it registers the setting and
-    then marks the setting as not default.
+    PyTensor has no public way to ask this; this function is the package's one
+    reach into its internals, and tests/test_kernel_backend.py fails by name on
+    a PyTensor release that changes them.
     """
-    return not vars(type(config))[key].is_default
+    return vars(type(config))[key]
+
+
+def user_has_set(key):
+    """Whether ``key`` was given in PYTENSOR_FLAGS or a .pytensorrc file (PyTensor reads every user-given
+    value when it registers the setting, and marks it as not default)."""
+    return not _setting(key).is_default
 
 
 def default_floatX():
@@ -119,8 +127,10 @@ class Backend:
         Ops with an inner graph (PyTensor's softmax) compile it on first use, in
         PyTensor's default mode of that moment: here they compile it at once, in this one.
         """
-        blas = None if user_has_set("blas__ldflags") else mkl_ldflags()
-        with _blas_ldflags(blas), config.change_flags(mode=self.mode), _without_blas_warning():
+        blas = {}  # the kernel's mode runs no C thunk: no BLAS, and PyTensor's search for one never runs
+        if self.mode is not KERNEL_MODE and not user_has_set("blas__ldflags") and mkl_ldflags():
+            blas = {"blas__ldflags": mkl_ldflags()}
+        with _without_blas_warning(), config.change_flags(mode=self.mode, **blas):
             fn = pytensor.function(inputs, outputs, mode=self.mode, **kwargs)
             for node in fn.maker.fgraph.apply_nodes:
                 if isinstance(node.op, OpFromGraph):
@@ -146,25 +156,3 @@ def _without_blas_warning():
 
 
 NO_BLAS = "PyTensor could not link to a BLAS installation"
-
-
-@contextlib.contextmanager
-def _blas_ldflags(flags):
-    """PyTensor's ``blas__ldflags`` set to ``flags`` (unless None) within the block, then restored.
-
-    ``config.change_flags`` would first read the old value, and PyTensor computes
-    its default on the first read by trying to link test programs against the
-    BLAS libraries it knows (1.2 s here, and a warning when it finds none): a
-    setting never read is left unread.
-    """
-    param = vars(type(config))["blas__ldflags"]
-    unread = "val" not in vars(param)
-    if flags is None or not unread:
-        with config.change_flags(**({} if flags is None else {"blas__ldflags": flags})):
-            yield
-        return
-    param.__set__(config, flags)
-    try:
-        yield
-    finally:
-        del param.val  # unread again: PyTensor computes its default if anyone asks

@@ -1,6 +1,6 @@
 """A trained model's files: the tutorial's npz, its options (JSON) and its word dictionary (JSON).
 
-    lstm_model.npz            the parameters, history_errs, history_updates and final errors
+    lstm_model.npz            the parameters, history_errs, history_updates, final errors, test_confusion
     lstm_model.npz.json       the options it was trained with
     lstm_model.npz.dict.json  the word -> id dictionary of its dataset
 
@@ -37,6 +37,17 @@ def param_shapes(dim_proj, n_words, ydim=None):
     return shapes
 
 
+IMDB_CLASSES = ("negative", "positive")  # class 0 and class 1 of the IMDB data
+
+
+def class_names(options):
+    """A model's class names, class 0 first: its dataset's, else IMDB's two, else "class k"."""
+    if options.get("classes"):
+        return list(options["classes"])
+    ydim = options["ydim"]
+    return list(IMDB_CLASSES) if ydim == 2 else [f"class {k}" for k in range(ydim)]
+
+
 def options_path(saveto):
     """Where the options of the model saved at ``saveto`` live: ``<saveto>.json``."""
     return f"{saveto}.json"
@@ -48,7 +59,8 @@ def dictionary_path(saveto):
 
 
 class ModelFile:
-    """The contents of a model npz: ``params``, ``history_errs`` (n, 2), ``history_updates`` and ``final``."""
+    """The contents of a model npz: ``params``, ``history_errs`` (n, 2), ``history_updates``, ``final`` and
+    the final test set's ``confusion`` matrix."""
 
     def __init__(self, path, arrays):
         self.path = path
@@ -61,6 +73,8 @@ class ModelFile:
         recorded = updates is not None and self.history_errs is not None and len(updates) == len(self.history_errs)
         self.history_updates = updates if recorded else None
         self.final = {k: arrays[k].item() for k in FINAL if k in arrays and arrays[k].size == 1}
+        confusion = arrays.get("test_confusion")  # row: true class, column: predicted; older models have none
+        self.confusion = confusion if confusion is not None and confusion.ndim == 2 else None
         self.companions = {k: str(arrays[f"{k}_sha256"]) for k in COMPANIONS if f"{k}_sha256" in arrays}
 
     def check_companion(self, kind, path):
@@ -136,6 +150,11 @@ def _model_options(model):
     for key in ("dim_proj", "n_words", "ydim"):
         if not (isinstance(options.get(key), int) and options[key] > 0):
             raise ModelFileError(f"{options_path(model.path)}: {key} is {options.get(key)!r}, not a positive integer")
+    classes = options.get("classes")
+    if classes is not None and not (
+        isinstance(classes, list) and len(classes) == options["ydim"] and all(isinstance(c, str) for c in classes)
+    ):
+        raise ModelFileError(f"{options_path(model.path)}: classes is {classes!r}, not {options['ydim']} class names")
     if options.get("encoder", "lstm") != "lstm" or options.get("floatX") not in (None, "float32", "float64"):
         raise ModelFileError(f"{options_path(model.path)}: encoder or floatX is not one this package knows")
     return dict(options, encoder="lstm", use_dropout=bool(options.get("use_dropout", True)))

@@ -272,3 +272,13 @@ def pred_error(f_pred, prepare_data, data, iterator):
         preds = f_pred(x, mask)
         n_correct += (preds == labels[valid_index]).sum()
     return 1.0 - numpy.float64(n_correct) / len(data[0])
+
+
+def pred_confusion(f_pred, prepare_data, data, iterator, ydim):
+    """The confusion matrix of ``f_pred`` on ``data``: row the true class, column the predicted one."""
+    labels = numpy.asarray(data[1])
+    confusion = numpy.zeros((ydim, ydim), dtype="int64")
+    for _, valid_index in iterator:
+        x, mask, _ = prepare_data([data[0][t] for t in valid_index], labels[valid_index], maxlen=None)
+        numpy.add.at(confusion, (labels[valid_index], f_pred(x, mask)), 1)
+    return confusion

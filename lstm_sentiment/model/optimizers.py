@@ -165,7 +165,4 @@ def adam(lr, tparams, grads, x, mask, y, cost, backend=None):
     return f_grad_shared, f_update
 
 
-optimizers = {"sgd": sgd, "adadelta": adadelta, "rmsprop": rmsprop, "adam": adam}
-# The arrays of its state each optimizer keeps per parameter, of the parameter's shape (the option checks
-# weigh a run's memory with them)
-STATE_ARRAYS = {"sgd": 1, "adadelta": 3, "rmsprop": 4, "adam": 3}
+optimizers = {"sgd": sgd, "adadelta": adadelta, "rmsprop": rmsprop, "adam": adam}  # training.options.OPTIMIZERS

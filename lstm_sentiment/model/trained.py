@@ -12,11 +12,9 @@ from ..data.batches import map_unknown, sorted_minibatches
 from ..data.imdb import prepare_data, read_dictionary
 from ..data.tokenize import tokenize_text
 from ..kernel.backend import default_floatX
-from .files import PARAMS, dictionary_path, read_checked_model
+from .files import PARAMS, class_names, dictionary_path, read_checked_model
 from .files import read_dictionary as read_model_dictionary
 from .lstm import build_model, init_tparams, pred_probs
-
-CLASS_NAMES = ("negative", "positive")  # class 0 and class 1 of the IMDB data
 
 
 class TrainedModel:
@@ -38,13 +36,19 @@ class TrainedModel:
         """``text`` as the word ids of the dictionary (1 for unknown words)."""
         if not isinstance(text, str):
             raise TypeError(f"expected a str, got a {type(text).__name__}")
-        words = tokenize_text(text).split()
+        words = tokenize_text(text, self.options.get("lang", "en")).split()
         if not words:
             raise DataError("empty text: there is nothing to classify")
         return [self.dictionary.get(w, 1) for w in words]
 
+    @property
+    def classes(self):
+        """The class names, class 0 first: those of the dataset it was trained on, else IMDB's."""
+        return class_names(self.options)
+
     def predict_proba(self, texts):
-        """Class probabilities, one row per text: column 0 negative, column 1 positive."""
+        """Class probabilities, one row per text, one column per class (``classes``; IMDB: 0 negative,
+        1 positive)."""
         return self.predict_proba_ids([self.word_ids(t) for t in texts])
 
     def predict_proba_ids(self, seqs):
@@ -55,12 +59,8 @@ class TrainedModel:
             return pred_probs(self.f_pred_prob, prepare_data, (seqs, [0] * len(seqs)), batches)
 
     def predict(self, texts):
-        """The predicted class of each text (1 positive, 0 negative)."""
+        """The predicted class number of each text (``classes[k]`` names it; IMDB: 1 positive, 0 negative)."""
         return self.predict_proba(texts).argmax(axis=1)
-
-
-def class_name(k, ydim):
-    return CLASS_NAMES[k] if ydim == 2 else f"class {k}"
 
 
 def load_model(path, dictionary=None, batch_size=64):

@@ -11,6 +11,11 @@ STYLES = {"done": "-", "stopped": "--", "failed": ":", "unfinished": ":"}
 
 def plot_sweep(out, image):
     """Draw the sweep in the folder ``out`` into ``image`` (.png, .pdf or .svg)."""
+    return save_figure(sweep_figure(out), image)
+
+
+def sweep_figure(out):
+    """The sweep's figure: its trials' curves above, one scatter per searched argument below."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,7 +55,7 @@ def plot_sweep(out, image):
         ax.set_ylabel("best validation error")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    return save_figure(fig, image)
+    return fig
 
 
 def _number(value):

@@ -3,9 +3,6 @@ validations, early stopping and saves, and a final evaluation of the best parame
 
 import contextlib
 import dataclasses
-import functools
-import hashlib
-import itertools
 import os
 import shlex
 import signal
@@ -17,16 +14,26 @@ import numpy
 import pytensor.tensor as tensor
 from pytensor import config
 
-from ..base.errors import DiskFull, ModelFileError, OptionError, TrainingDiverged, TrainingInterrupted
+from ..base.errors import DiskFull, ModelFileError, TrainingDiverged, TrainingInterrupted
 from ..base.locks import exclusive
 from ..base.logs import bars_beside_log, logger, progress
-from ..data.batches import bucketed_minibatches_idx, drop_words, get_minibatches_idx, truncate
-from ..data.imdb import dictionary_beside, load_data, prepare_data, read_dictionary
-from ..data.preprocess import get_dataset_file
+from ..data.batches import get_minibatches_idx
+from ..data.imdb import prepare_data
 from ..kernel.backend import Backend, default_floatX
 from ..model import files
-from ..model.lstm import build_model, init_params, init_tparams, load_params, numpy_floatX, pred_error, unzip, zipp
+from ..model.lstm import (
+    build_model,
+    init_params,
+    init_tparams,
+    load_params,
+    numpy_floatX,
+    pred_confusion,
+    pred_error,
+    unzip,
+    zipp,
+)
 from ..model.optimizers import optimizers
+from .data import epoch_order, load_splits, minibatch
 from .options import Options, signature
 from .state import Checkpoint, RunState, checkpoint_path
 
@@ -66,73 +73,6 @@ class Validation:
     train_err: float
     valid_err: float
     test_err: float
-
-
-@dataclasses.dataclass
-class Splits:
-    """The run's data: each split as (reviews, labels), the dataset's path and its word dictionary."""
-
-    train: tuple
-    valid: tuple
-    test: tuple
-    path: str
-    dictionary: dict | None
-
-    @property
-    def sizes(self):
-        return [len(self.train[0]), len(self.valid[0]), len(self.test[0])]
-
-    @functools.cached_property
-    def dictionary_json(self):
-        """The word dictionary as the model's ``.dict.json`` holds it (None without one), encoded once a run."""
-        return None if self.dictionary is None else files.dictionary_json(self.dictionary)
-
-    @functools.cached_property
-    def digest(self):
-        """The SHA-256 of the splits' reviews and labels as the run reads them: a checkpoint records it, and
-        a resume on other data (the same sizes, other words) is refused."""
-        h = hashlib.sha256()
-        for reviews, labels in (self.train, self.valid, self.test):
-            h.update(numpy.array([len(r) for r in reviews], dtype=numpy.int64).tobytes())
-            for start in range(0, len(reviews), 256):  # in blocks: no copy of the whole split at once
-                words = itertools.chain.from_iterable(reviews[start : start + 256])
-                h.update(numpy.fromiter(words, dtype=numpy.int64).tobytes())
-            h.update(numpy.asarray(labels, dtype=numpy.int64).tobytes())
-        return h.hexdigest()
-
-
-def load_splits(options):
-    """The dataset of ``options``, split, filtered and subset as the tutorial does."""
-    path = get_dataset_file(options.dataset, options.data_dir)
-    beside = dictionary_beside(path)
-    dictionary = read_dictionary(beside) if beside != path and os.path.isfile(beside) else None
-    logger.info("Loading data from %s", path)
-    train, valid, test = load_data(
-        path, n_words=options.n_words, valid_portion=options.valid_portion, maxlen=options.maxlen
-    )
-    if not train[0] or not valid[0]:
-        raise OptionError(
-            f"maxlen: {options.maxlen} leaves {len(train[0])} training and {len(valid[0])} "
-            f"validation reviews in {path}; raise maxlen (0 keeps every review)"
-        )
-    if options.test_size > 0:
-        if options.test_size > len(test[0]):
-            raise OptionError(f"test_size: {options.test_size} is larger than the test set ({len(test[0])} reviews)")
-        # The test set is sorted by size, but we want to keep random size examples.
-        idx = numpy.arange(len(test[0]))
-        numpy.random.shuffle(idx)
-        idx = idx[: options.test_size]
-        test = ([test[0][n] for n in idx], [test[1][n] for n in idx])
-    if options.truncate:
-
-        def cut(split):
-            return truncate(split[0], options.truncate, options.truncate_keep), split[1]
-
-        if options.truncate_keep != "random":  # random windows are drawn for each minibatch, in training
-            train = cut(train)
-        if options.truncate_eval:
-            valid, test = cut(valid), cut(test)
-    return Splits(train=train, valid=valid, test=test, path=path, dictionary=dictionary)
 
 
 @dataclasses.dataclass
@@ -180,8 +120,9 @@ class Training:
         numpy.random.seed(o.seed)
         self.data = load_splits(o)
         self.check_batches()
-        ydim = int(numpy.max(self.data.train[1])) + 1
-        self.model_options = dict(o.to_dict(), ydim=ydim, resume=None)  # as saved: how it was trained, not started
+        classes = {"classes": self.data.classes} if self.data.classes else {}  # IMDB's pkl: 0 negative, 1 positive
+        # as saved: how it was trained, not started
+        self.model_options = dict(o.to_dict(), ydim=self.data.ydim, resume=None, **classes)
         self.model = compile_model(self.model_options, o.reload_model if checkpoint is None else None)
         self.state = RunState(self.model.shared())
         self.checkpointed = None  # the update of this run's checkpoint on disk, once there is one
@@ -240,15 +181,7 @@ class Training:
     def epoch(self, stop):
         """The rest of the current epoch: its updates, with validations and saves on their schedule."""
         c, o = self.state.counters, self.options
-        if self.state.order is None:  # a new shuffled order of the training set
-            if o.bucket:
-                lengths = [min(len(s), o.truncate or len(s)) for s in self.data.train[0]]
-                kf = bucketed_minibatches_idx(lengths, o.batch_size, o.bucket)
-            else:
-                kf = get_minibatches_idx(len(self.data.train[0]), o.batch_size, shuffle=True)
-            self.state.order = numpy.concatenate([idx for _, idx in kf])
-        order = self.state.order
-        batches = [order[i : i + o.batch_size] for i in range(0, len(order), o.batch_size)]
+        batches = self.epoch_batches()
         bar = dict(initial=c.batch, total=len(batches), desc=f"Epoch {c.eidx}", unit="update")
         for train_index in progress(batches[c.batch :], **bar):
             self.update(train_index)
@@ -266,6 +199,13 @@ class Training:
         if not c.estop:
             c.eidx, c.batch, c.n_samples, self.state.order = c.eidx + 1, 0, 0, None
 
+    def epoch_batches(self):
+        """The current epoch's minibatches (indices of training reviews), in the order drawn at its start."""
+        if self.state.order is None:
+            self.state.order = epoch_order(self.data.train, self.options)
+        order, size = self.state.order, self.options.batch_size
+        return [order[i : i + size] for i in range(0, len(order), size)]
+
     def update(self, train_index):
         """One minibatch: gradients, then the optimizer's step."""
         c, m, o = self.state.counters, self.model, self.options
@@ -273,11 +213,7 @@ class Training:
         c.batch += 1
         m.use_noise.set_value(1.0)
         # the minibatch, time-major: x and mask are (maxlen, n samples)
-        reviews = [self.data.train[0][t] for t in train_index]
-        if o.truncate and o.truncate_keep == "random":
-            reviews = truncate(reviews, o.truncate, "random")  # a new window of each review in every epoch
-        reviews = drop_words(reviews, o.word_dropout)
-        x, mask, y = prepare_data(reviews, [self.data.train[1][t] for t in train_index])
+        x, mask, y = prepare_data(*minibatch(self.data.train, train_index, o))
         c.n_samples += x.shape[1]
         cost = m.f_grad_shared(x, mask, y)
         m.f_update(o.lrate * o.lrate_decay**c.eidx)
@@ -382,10 +318,13 @@ class Training:
             zipp(s.best_p, self.model.tparams)
         else:
             s.best_p = unzip(self.model.tparams)
-        train_err, valid_err, test_err = self.errors()
+        train_err, valid_err, _ = self.errors(("train", "valid"))
+        confusion = pred_confusion(self.model.f_pred, prepare_data, self.data.test, self.kf["test"], self.data.ydim)
+        test_err = 1.0 - numpy.float64(numpy.trace(confusion)) / len(self.data.test[0])  # pred_error's formula
         logger.info("Train %.4f Valid %.4f Test %.4f", train_err, valid_err, test_err)
         if o.saveto:
-            self.save("final", early_stop=c.estop, train_err=train_err, valid_err=valid_err, test_err=test_err)
+            final = dict(train_err=train_err, valid_err=valid_err, test_err=test_err, test_confusion=confusion)
+            self.save("final", early_stop=c.estop, **final)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(checkpoint_path(o.saveto))  # the run is complete: nothing to resume
         epochs = c.eidx + 1 if c.estop else max(c.eidx, 1)

@@ -1,4 +1,8 @@
-"""The arguments of ``train_lstm``: each described once, here, for the signature, ``--help`` and README."""
+"""The arguments of ``train_lstm``: each described once, here, for the signature, ``--help`` and README.
+
+A leaf: neither PyTensor nor the model is imported, so that ``--help``, a
+config file's check and a sweep's space check start at once.
+"""
 
 import dataclasses
 import inspect
@@ -6,13 +10,15 @@ import math
 import os
 import typing
 
-from pytensor.compile.mode import get_mode
-
 from ..base.errors import OptionError
 from ..base.machine import memory_bytes
 from ..data.batches import KEEP
+from ..data.own import TextOptions
 from ..model.files import param_shapes, read_model, read_options_file
-from ..model.optimizers import STATE_ARRAYS, optimizers
+
+# Each optimizer of ``model.optimizers`` and the arrays of state it keeps per parameter, of the parameter's
+# shape: the memory check weighs a run with them
+OPTIMIZERS = {"sgd": 1, "adadelta": 3, "rmsprop": 4, "adam": 3}
 
 
 def _option(default, help):
@@ -96,6 +102,13 @@ class Options:
     valid_only: bool = _option(
         False, "at each validation compute the validation error only (train and test errors once, at the end)"
     )
+    text_column: str = _option("text", "labeled texts (CSV, TSV, JSON Lines, hf:): the text's column")
+    label_column: str = _option("label", "labeled texts: the label's column (strings or integers, any number)")
+    test: str | None = _option(None, "labeled texts: the test set, a file or folder of the dataset's format")
+    test_portion: float = _option(
+        0.1, "labeled texts without a test set (no --test, no split column): the share held out as test, by seed"
+    )
+    lang: str = _option("en", "labeled texts: the language of the Moses tokenizer")
 
     def __post_init__(self):
         if callable(self.optimizer):  # the tutorial passes the function itself
@@ -105,13 +118,18 @@ class Options:
     def from_dict(cls, values, where="options"):
         """Options from a dict (keyword arguments, saved JSON); an unknown name is an OptionError."""
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known - {"ydim"})
+        unknown = sorted(set(values) - known - {"ydim", "classes"})
         if unknown:
             raise OptionError(f"{where}: unknown argument {', '.join(map(repr, unknown))}; see --help")
         return cls(**{k: v for k, v in values.items() if k in known})
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+    def text_options(self):
+        """How labeled texts become this run's dataset (``data.own``)."""
+        names = ("text_column", "label_column", "test", "test_portion", "seed", "lang")
+        return TextOptions(**{n: getattr(self, n) for n in names})
 
     def check(self):
         """Raise OptionError, naming the argument and what it allows, for any bad value or path."""
@@ -137,7 +155,7 @@ class Options:
         word's input projection): the run's peak, less its minibatches."""
         d = self.dim_proj
         count = self.n_words * d + 2 * d * 4 * d + 4 * d + d * 2 + 2  # Wemb, lstm_W and lstm_U, lstm_b, U, b
-        state = STATE_ARRAYS[self.optimizer]
+        state = OPTIMIZERS[self.optimizer]
         copies = 2 * (1 + state) + 2  # parameters and state, each again as saved; gradients; best parameters
         return (count * copies + self.n_words * 4 * d) * self._itemsize()
 
@@ -191,9 +209,12 @@ class Options:
         yield "word_dropout", number(self.word_dropout) and 0 <= self.word_dropout < 1, "a number in [0, 1)"
         yield "decay_c", number(self.decay_c) and self.decay_c >= 0, "a non-negative finite number"
         yield "valid_portion", number(self.valid_portion) and 0 < self.valid_portion < 1, "strictly between 0 and 1"
+        yield "test_portion", number(self.test_portion) and 0 < self.test_portion < 1, "strictly between 0 and 1"
+        for name in ("text_column", "label_column", "lang"):
+            yield name, isinstance(getattr(self, name), str) and getattr(self, name) != "", "a non-empty string"
         yield "test_size", integer(self.test_size, 1) or self.test_size == -1, "a positive integer, or -1 for all"
         yield "seed", integer(self.seed, 0) and self.seed < 2**32, "an integer from 0 to 2**32 - 1"
-        yield "optimizer", self.optimizer in optimizers, f"one of {', '.join(optimizers)}"
+        yield "optimizer", self.optimizer in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"
         yield "encoder", self.encoder == "lstm", "'lstm'"
         yield "floatX", self.floatX in (None, "float32", "float64"), "float32 or float64"
         yield "mode", self.mode is None or _known_mode(self.mode), "a PyTensor mode, e.g. FAST_RUN or FAST_COMPILE"
@@ -262,6 +283,9 @@ def type_name(name):
 
 
 def _known_mode(mode):
+    """Whether PyTensor knows the mode ``mode``: PyTensor is loaded here only when a mode is named."""
+    from pytensor.compile.mode import get_mode
+
     try:
         get_mode(mode)
     except Exception:  # PyTensor raises several kinds for a name it does not know
