@@ -147,10 +147,10 @@ def plot(path, out):
     ax.legend()
     if options:
         lines = [
-            ("dim_proj", "optimizer", "batch_size"),
+            ("dim_proj", "bidirectional", "pooling", "optimizer", "batch_size"),
             ("maxlen", "truncate", "n_words", "use_dropout", "word_dropout"),
         ]
-        title = "\n".join(", ".join(f"{k}={options.get(k)}" for k in keys) for keys in lines)
+        title = "\n".join(", ".join(f"{k}={options[k]}" for k in keys if k in options) for keys in lines)
         ax.set_title("LSTM: " + title, fontsize=10)
     else:
         ax.set_title(f"LSTM: {path} (options not saved)", fontsize=10)

@@ -153,20 +153,32 @@ class Torch:
         self.optimizer = optimizers[o.optimizer](self.model.parameters())
 
     def Model(self, o, ydim):
-        nn = self.torch.nn
+        """The tutorial's model; with ``bidirectional``, nn.LSTM(bidirectional=True) over packed reviews
+        (each reversed within its own length, as ours), and ``pooling`` mean, max or both."""
+        torch, nn = self.torch, self.torch.nn
+        directions, poolings = 1 + bool(o.bidirectional), 1 + (o.pooling == "mean_max")
 
         class Model(nn.Module):
             def __init__(self):
                 super().__init__()
                 self.emb = nn.Embedding(o.n_words, o.dim_proj)
-                self.lstm = nn.LSTM(o.dim_proj, o.dim_proj)
+                self.lstm = nn.LSTM(o.dim_proj, o.dim_proj, bidirectional=o.bidirectional)
                 self.drop = nn.Dropout(0.5)
-                self.out = nn.Linear(o.dim_proj, ydim)
+                self.out = nn.Linear(o.dim_proj * directions * poolings, ydim)
 
             def forward(self, x, mask):
-                h, _ = self.lstm(self.emb(x))
-                proj = (h * mask[:, :, None]).sum(0) / mask.sum(0)[:, None]
-                return self.out(self.drop(proj))
+                if o.bidirectional:
+                    lengths = mask.sum(0).to(torch.int64)
+                    packed = nn.utils.rnn.pack_padded_sequence(self.emb(x), lengths, enforce_sorted=False)
+                    h = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], total_length=x.shape[0])[0]
+                else:
+                    h, _ = self.lstm(self.emb(x))
+                parts = []
+                if o.pooling in ("mean", "mean_max"):
+                    parts.append((h * mask[:, :, None]).sum(0) / mask.sum(0)[:, None])
+                if o.pooling in ("max", "mean_max"):
+                    parts.append(h.masked_fill(mask[:, :, None] == 0, float("-inf")).amax(0))
+                return self.out(self.drop(torch.cat(parts, 1) if len(parts) > 1 else parts[0]))
 
         return Model()
 

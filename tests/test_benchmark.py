@@ -125,3 +125,20 @@ def _train_reviews(path):
 
     numpy.random.seed(123)
     return load_data(path, n_words=10000, valid_portion=0.05, maxlen=100)[0][0]
+
+
+@pytest.mark.slow
+def test_pytorchs_side_runs_the_bidirectional_encoders_on_packed_reviews(marker_pkl, tmp_path):
+    """PyTorch's model of ``bidirectional`` and ``pooling``: the classifier reads directions x poolings states,
+    and a review's prediction does not depend on the padding its minibatch gives it."""
+    torch = pytest.importorskip("torch", reason="PyTorch (the bench extra) is not installed")
+    bench = _benchmark()
+    o = dataclasses.replace(bench.read_options("tutorial", marker_pkl), bidirectional=True, pooling="mean_max")
+    side = bench.Torch(o, 1)
+    assert side.model.out.in_features == 4 * o.dim_proj
+    side.epoch(first_only=True)
+    side.model.eval()
+    x = torch.tensor([[5, 5], [6, 7], [8, 0]])
+    mask = torch.tensor([[1.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
+    alone = side.model(x[:2, 1:], mask[:2, 1:])
+    torch.testing.assert_close(side.model(x, mask)[1:], alone)

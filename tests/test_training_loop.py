@@ -389,9 +389,9 @@ def test_default_configuration_learns_the_real_reviews(real_preprocessed, tmp_pa
     assert test_err < 0.4
 
 
-def test_the_readmes_flag_table_is_the_help():
-    """Every flag of --help is a row of README's table, with the same default and description."""
-    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+def test_the_flag_table_of_the_docs_is_the_help():
+    """Every flag of --help is a row of docs/flags.md's table, with the same default and description."""
+    readme = (pathlib.Path(__file__).parent.parent / "docs" / "flags.md").read_text()
     rows = re.findall(r"^\| `--(\w+)` \| `([^`]*)` \| (.*) \|$", readme, flags=re.M)
     actions = {a.dest: a for a in build_parser()._actions if a.dest != "help"}
     assert [name for name, _, _ in rows] == list(actions)
@@ -603,6 +603,12 @@ def test_the_shipped_configs_load_and_pass_the_checks():
     full = Options(**read_config(str(CONFIGS / "full.json")))
     full.check()
     assert full.maxlen == 0 and full.truncate > 0 and full.bucket > 0  # every training review, cut
+    best = Options(**read_config(str(CONFIGS / "best.json")))
+    best.check()
+    assert best.bidirectional and best.pooling == "mean_max"
+    assert {k: v for k, v in best.to_dict().items() if k not in ("bidirectional", "pooling", "saveto")} == {
+        k: v for k, v in full.to_dict().items() if k not in ("bidirectional", "pooling", "saveto")
+    }  # the full recipe, with the encoder beside the tutorial's
 
 
 def test_lrate_decay_scales_the_step_of_each_epoch(marker_pkl, tmp_path):

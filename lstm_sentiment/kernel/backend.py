@@ -130,7 +130,7 @@ class Backend:
         blas = {}  # the kernel's mode runs no C thunk: no BLAS, and PyTensor's search for one never runs
         if self.mode is not KERNEL_MODE and not user_has_set("blas__ldflags") and mkl_ldflags():
             blas = {"blas__ldflags": mkl_ldflags()}
-        with _without_blas_warning(), config.change_flags(mode=self.mode, **blas):
+        with _without_blas_warning(report=not blas), config.change_flags(mode=self.mode, **blas):
             fn = pytensor.function(inputs, outputs, mode=self.mode, **kwargs)
             for node in fn.maker.fgraph.apply_nodes:
                 if isinstance(node.op, OpFromGraph):
@@ -139,14 +139,17 @@ class Backend:
 
 
 @contextlib.contextmanager
-def _without_blas_warning():
+def _without_blas_warning(report=True):
     """PyTensor's warning that it found no BLAS (its advice, conda, does not apply here) as one line of
-    this package's log instead, once: the scan graph's products then use PyTensor's NumPy-based BLAS."""
+    this package's log instead, once: the scan graph's products then use PyTensor's NumPy-based BLAS.
+    Not ``report``ed where the package gives PyTensor a BLAS (MKL) right after its own search."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.filterwarnings("always", message=NO_BLAS)
         yield
     for warning in caught:
         if str(warning.message).startswith(NO_BLAS):
+            if not report:
+                continue
             logger.warning(
                 "No BLAS found: the plain graph's products use PyTensor's NumPy-based one "
                 '(pip install -e ".[mkl]" makes them about 1.4x faster)'

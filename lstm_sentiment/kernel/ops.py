@@ -32,6 +32,8 @@ from pytensor.tensor.type import integer_dtypes
 
 from .build import address, function, load
 
+FLOATS = ("float32", "float64")
+
 
 def _contiguous(*arrays):
     return [numpy.ascontiguousarray(a) for a in arrays]
@@ -531,16 +533,36 @@ def local_scatter_add(fgraph, node):
     x, y, idx = node.inputs
     if node.op.set_instead_of_inc or x.ndim != 2 or y.ndim != 2 or x.dtype != y.dtype:
         return None
-    if x.dtype not in ("float32", "float64"):
-        return None
-    if not (x.owner and isinstance(x.owner.op, Alloc) and len(x.owner.inputs) == 3):
-        return None
-    try:
-        if get_underlying_scalar_constant_value(x.owner.inputs[0]) != 0:
-            return None
-    except NotScalarConstantError:
+    if x.dtype not in FLOATS or not _zeros(x):
         return None
     return [ScatterAdd()(y, idx, *x.owner.inputs[1:])]
+
+
+def _zeros(x):
+    """Whether ``x`` is a matrix of zeros made by Alloc."""
+    if not (x.owner and isinstance(x.owner.op, Alloc) and len(x.owner.inputs) == 3):
+        return False
+    try:
+        return get_underlying_scalar_constant_value(x.owner.inputs[0]) == 0
+    except NotScalarConstantError:
+        return False
+
+
+@node_rewriter([AdvancedIncSubtensor1])
+def local_rows_added(fgraph, node):
+    """An increment at rows of a matrix that is not zeros, by an LSTM's input gradient (the embedding's,
+    where a second lookup, the bidirectional encoder's reversed one, adds its rows to the first's) ->
+    ``x + ScatterAdd(y, idx)``: the kernel's scatter rather than NumPy's, and, for mean pooling, the
+    embedding's gradient by words (``local_lstm_grad_from_ids``) for each lookup."""
+    x, y, idx = node.inputs
+    if node.op.set_instead_of_inc or x.ndim != 2 or y.ndim != 2 or x.dtype != y.dtype or x.dtype not in FLOATS:
+        return None
+    grad = y.owner.inputs[0].owner if y.owner and isinstance(y.owner.op, Reshape) else None
+    lookup = _lookup(grad.inputs[0]) if grad and isinstance(grad.op, LSTMGrad) and not _zeros(x) else None
+    if lookup is None:
+        return None
+    Wemb = lookup[0]  # the shapes of the lookup's table, as local_lstm_grad_from_ids expects them
+    return [x + ScatterAdd()(y, idx, Shape_i(0)(Wemb), Shape_i(1)(Wemb))]
 
 
 def _expanded(var, mask):
@@ -673,6 +695,7 @@ def local_lstm_forward_only(fgraph, node):
 # The rewrites of the package's mode (backend.py): where in PyTensor's sequence of rewrites each runs.
 GRAPH_REWRITES = (
     local_scatter_add,
+    local_rows_added,
     local_lstm_grad_from_ids,
     local_lstm_forward_only,
     local_lstm_pooled,

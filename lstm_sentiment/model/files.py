@@ -24,17 +24,37 @@ from ..base.files import atomic_paths, read_npz, synced
 from ..base.logs import logger
 
 PARAMS = ("Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b")
+REVERSED = ("lstm_r_W", "lstm_r_U", "lstm_r_b")  # the bidirectional encoder's reversed LSTM
+POOLINGS = ("mean", "max", "mean_max")
 FINAL = ("train_err", "valid_err", "test_err", "early_stop")
 COMPANIONS = ("options", "dictionary")  # each recorded as <kind>_sha256; "" for none written
 
 
-def param_shapes(dim_proj, n_words, ydim=None):
+def features(dim_proj, bidirectional=False, pooling="mean"):
+    """The size of the pooled vector the classifier reads: dim_proj per direction and per pooling."""
+    return dim_proj * (2 if bidirectional else 1) * (2 if pooling == "mean_max" else 1)
+
+
+def param_shapes(dim_proj, n_words, ydim=None, bidirectional=False, pooling="mean"):
     """The shape of each parameter these options give (the classifier's ``U`` and ``b`` only with ``ydim``)."""
     d = dim_proj
     shapes = {"Wemb": (n_words, d), "lstm_W": (d, 4 * d), "lstm_U": (d, 4 * d), "lstm_b": (4 * d,)}
+    if bidirectional:
+        shapes.update(lstm_r_W=(d, 4 * d), lstm_r_U=(d, 4 * d), lstm_r_b=(4 * d,))
     if ydim is not None:
-        shapes.update(U=(d, ydim), b=(ydim,))
+        shapes.update(U=(features(d, bidirectional, pooling), ydim), b=(ydim,))
     return shapes
+
+
+def shape_options(options):
+    """The arguments of ``param_shapes`` that a model's ``options`` give."""
+    keys = ("dim_proj", "n_words", "ydim")
+    return {k: options[k] for k in keys} | encoder_options(options)
+
+
+def encoder_options(options):
+    """The encoder's options of a saved model's ``options`` (models before them: the tutorial's)."""
+    return dict(bidirectional=bool(options.get("bidirectional", False)), pooling=options.get("pooling") or "mean")
 
 
 IMDB_CLASSES = ("negative", "positive")  # class 0 and class 1 of the IMDB data
@@ -64,7 +84,7 @@ class ModelFile:
 
     def __init__(self, path, arrays):
         self.path = path
-        self.params = {k: arrays[k] for k in PARAMS if k in arrays}
+        self.params = {k: arrays[k] for k in (*PARAMS, *REVERSED) if k in arrays}
         errs = arrays.get("history_errs")
         if errs is not None and not (errs.shape == (0,) or (errs.ndim == 2 and errs.shape[1] == 2)):
             raise ModelFileError(f"{path}: history_errs has shape {errs.shape}, not (n, 2): a (valid, test) row each")
@@ -127,7 +147,7 @@ def read_checked_model(path, dictionary_given=False):
     if not dictionary_given:
         model.check_companion("dictionary", dictionary_path(path))
     options = _model_options(model)
-    shapes = param_shapes(options["dim_proj"], options["n_words"], options["ydim"])
+    shapes = param_shapes(**shape_options(options))
     model.check_params(shapes, "dim_proj={dim_proj}, n_words={n_words} and ydim={ydim}".format(**options))
     return model, options
 
@@ -157,7 +177,10 @@ def _model_options(model):
         raise ModelFileError(f"{options_path(model.path)}: classes is {classes!r}, not {options['ydim']} class names")
     if options.get("encoder", "lstm") != "lstm" or options.get("floatX") not in (None, "float32", "float64"):
         raise ModelFileError(f"{options_path(model.path)}: encoder or floatX is not one this package knows")
-    return dict(options, encoder="lstm", use_dropout=bool(options.get("use_dropout", True)))
+    if encoder_options(options)["pooling"] not in POOLINGS:
+        raise ModelFileError(f"{options_path(model.path)}: pooling is {options['pooling']!r}, not one of {POOLINGS}")
+    encoder = dict(encoder="lstm", use_dropout=bool(options.get("use_dropout", True)), **encoder_options(options))
+    return dict(options, **encoder)
 
 
 def write_model(saveto, params, history_errs, history_updates=(), options=None, dictionary=None, **final):

@@ -28,7 +28,7 @@ from ..base.logs import logger
 from ..kernel.backend import Backend, default_floatX, kernel_on
 from ..kernel.classifier import classifier
 from ..kernel.ops import lstm_fused
-from .files import read_model
+from .files import encoder_options, features, read_model
 
 
 def numpy_floatX(data):
@@ -89,8 +89,11 @@ def init_params(options):
         randn = numpy.random.rand(options["n_words"], options["dim_proj"])
         params["Wemb"] = (0.01 * randn).astype(config.floatX)
         params = get_layer(options["encoder"])[0](options, params, prefix=options["encoder"])
+        if options.get("bidirectional"):  # the LSTM over each review reversed
+            params = get_layer(options["encoder"])[0](options, params, prefix=f"{options['encoder']}_r")
         # classifier
-        params["U"] = 0.01 * numpy.random.randn(options["dim_proj"], options["ydim"]).astype(config.floatX)
+        size = features(options["dim_proj"], **encoder_options(options))
+        params["U"] = 0.01 * numpy.random.randn(size, options["ydim"]).astype(config.floatX)
         params["b"] = numpy.zeros((options["ydim"],)).astype(config.floatX)
         return params
 
@@ -191,12 +194,33 @@ class _LazyFunction:
         return self.fn(*args)
 
 
-def fused_classifier(tparams, h, mask, y, use_noise, rng, use_dropout):
-    """(pred, cost) of build_model's classifier over the LSTM's states h, with the kernel: mean
-    pooling, dropout, softmax and the cost as ``kernel.classifier.Classifier``, one Op (and its
-    gradient one more) where the plain lines and their gradient are some 70 small ones; the same maths
-    and draws."""
-    total, steps = (h * mask[:, :, None]).sum(axis=0), mask.sum(axis=0)  # (B, D), (B,)
+def reverse_within(x, mask):
+    """Each review's word ids reversed within its own length, its padding left at the end:
+    ``x[L_b - 1 - t, b]`` for the steps t < L_b of review b. (T, B), as x; never differentiated."""
+    lengths = tensor.cast(mask.sum(axis=0), "int64")[None, :]  # (1, B)
+    t = tensor.arange(x.shape[0])[:, None]  # (T, 1)
+    steps = tensor.switch(t < lengths, lengths - 1 - t, t)  # (T, B): padding reads padding
+    return x[steps, tensor.arange(x.shape[1])[None, :]]
+
+
+def pooled(h, mask, pooling):
+    """(B, D) or (B, 2D) of the hidden states h (T, B, D) over the real steps: their mean (the
+    tutorial's), their maximum, or both joined (``mean_max``)."""
+    parts = []
+    if pooling in ("mean", "mean_max"):
+        parts.append((h * mask[:, :, None]).sum(axis=0) / mask.sum(axis=0)[:, None])
+    if pooling in ("max", "mean_max"):
+        parts.append(tensor.switch(mask[:, :, None] > 0, h, -numpy.inf).max(axis=0))
+    return parts[0] if len(parts) == 1 else tensor.concatenate(parts, axis=1)
+
+
+def fused_classifier(tparams, hs, mask, y, use_noise, rng, use_dropout):
+    """(pred, cost) of build_model's classifier over the mean of the LSTMs' states ``hs`` (one per
+    direction), with the kernel: mean pooling, dropout, softmax and the cost as
+    ``kernel.classifier.Classifier``, one Op (and its gradient one more) where the plain lines and their
+    gradient are some 70 small ones; the same maths and draws."""
+    sums = [(h * mask[:, :, None]).sum(axis=0) for h in hs]  # (B, D) each
+    total, steps = sums[0] if len(sums) == 1 else tensor.concatenate(sums, axis=1), mask.sum(axis=0)
     shape = (mask.shape[1], tparams["U"].shape[0])  # total's, without checking h's against mask's
     keep, noise = (dropout_keep(shape, rng), use_noise) if use_dropout else (1, 1)
     return classifier(total, steps, keep, noise, tparams["U"], tparams["b"], y)
@@ -223,14 +247,20 @@ def build_model(tparams, options):
         y = tensor.vector("y", dtype="int64")  # (B,)
         n_timesteps, n_samples = x.shape[0], x.shape[1]
 
-        emb = tparams["Wemb"][x.flatten()].reshape([n_timesteps, n_samples, options["dim_proj"]])
-        proj = get_layer(options["encoder"])[1](tparams, emb, options, prefix=options["encoder"], mask=mask)
-        if options["encoder"] == "lstm" and backend.fused:  # the lines below as one Op, and its gradient as one
-            pred, cost = fused_classifier(tparams, proj, mask, y, use_noise, rng, options["use_dropout"])
+        layer, prefix = get_layer(options["encoder"])[1], options["encoder"]
+        shape = [n_timesteps, n_samples, options["dim_proj"]]
+        emb = tparams["Wemb"][x.flatten()].reshape(shape)  # (T, B, D)
+        hs = [layer(tparams, emb, options, prefix=prefix, mask=mask)]  # (T, B, D) per direction
+        if options.get("bidirectional"):  # the same layer, its own parameters, over each review reversed
+            emb_r = tparams["Wemb"][reverse_within(x, mask).flatten()].reshape(shape)
+            hs.append(layer(tparams, emb_r, options, prefix=f"{prefix}_r", mask=mask))
+        pooling = options.get("pooling") or "mean"
+        if pooling == "mean" and backend.fused:  # the lines below as one Op, and its gradient as one
+            pred, cost = fused_classifier(tparams, hs, mask, y, use_noise, rng, options["use_dropout"])
         else:
-            if options["encoder"] == "lstm":  # mean over the real steps: (B, D)
-                proj = (proj * mask[:, :, None]).sum(axis=0)
-                proj = proj / mask.sum(axis=0)[:, None]
+            proj = pooled(hs[0], mask, pooling)  # (B, D): the tutorial's mean over the real steps
+            if len(hs) > 1:
+                proj = tensor.concatenate([proj, pooled(hs[1], mask, pooling)], axis=1)
             if options["use_dropout"]:
                 proj = dropout_layer(proj, use_noise, rng)
 

@@ -12,7 +12,7 @@ from ..data.batches import map_unknown, sorted_minibatches
 from ..data.imdb import prepare_data, read_dictionary
 from ..data.tokenize import tokenize_text
 from ..kernel.backend import default_floatX
-from .files import PARAMS, class_names, dictionary_path, read_checked_model
+from .files import class_names, dictionary_path, param_shapes, read_checked_model, shape_options
 from .files import read_dictionary as read_model_dictionary
 from .lstm import build_model, init_tparams, pred_probs
 
@@ -79,6 +79,6 @@ def load_model(path, dictionary=None, batch_size=64):
             f"with: copy it beside the model, or pass --dictionary PATH/imdb.dict.pkl"
         )
     dtype = options.get("floatX") or default_floatX()
-    params = {k: model.params[k].astype(dtype) for k in PARAMS}
+    params = {k: model.params[k].astype(dtype) for k in param_shapes(**shape_options(options))}
     # the training run's PyTensor mode is not for prediction: the package's default
     return TrainedModel(params, dict(options, mode=None), words, batch_size)

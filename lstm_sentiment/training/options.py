@@ -14,7 +14,7 @@ from ..base.errors import OptionError
 from ..base.machine import memory_bytes
 from ..data.batches import KEEP
 from ..data.own import TextOptions
-from ..model.files import param_shapes, read_model, read_options_file
+from ..model.files import POOLINGS, param_shapes, read_model, read_options_file
 
 # Each optimizer of ``model.optimizers`` and the arrays of state it keeps per parameter, of the parameter's
 # shape: the memory check weighs a run with them
@@ -102,6 +102,12 @@ class Options:
     valid_only: bool = _option(
         False, "at each validation compute the validation error only (train and test errors once, at the end)"
     )
+    bidirectional: bool = _option(
+        False, "also run an LSTM of its own over each review reversed, and join the two directions' poolings"
+    )
+    pooling: str = _option(
+        "mean", "pool the LSTM's states over the real steps: mean (the tutorial's), max, or mean_max (both joined)"
+    )
     text_column: str = _option("text", "labeled texts (CSV, TSV, JSON Lines, hf:): the text's column")
     label_column: str = _option("label", "labeled texts: the label's column (strings or integers, any number)")
     test: str | None = _option(None, "labeled texts: the test set, a file or folder of the dataset's format")
@@ -153,16 +159,17 @@ class Options:
         """Bytes of the parameters, their gradients, the optimizer's state and the best parameters kept, the
         copies a checkpoint's save makes of parameters and state, and the word table of evaluation (each
         word's input projection): the run's peak, less its minibatches."""
-        d = self.dim_proj
-        count = self.n_words * d + 2 * d * 4 * d + 4 * d + d * 2 + 2  # Wemb, lstm_W and lstm_U, lstm_b, U, b
+        shapes = param_shapes(self.dim_proj, self.n_words, 2, self.bidirectional, self.pooling)
+        count = sum(math.prod(shape) for shape in shapes.values())  # Wemb, the LSTMs', U and b of two classes
         state = OPTIMIZERS[self.optimizer]
         copies = 2 * (1 + state) + 2  # parameters and state, each again as saved; gradients; best parameters
-        return (count * copies + self.n_words * 4 * d) * self._itemsize()
+        directions = 2 if self.bidirectional else 1
+        return (count * copies + directions * self.n_words * 4 * self.dim_proj) * self._itemsize()
 
     def batch_memory(self, longest_train, n_train, longest_eval, n_eval):
-        """Bytes of the largest minibatches' states: 8 numbers of dim_proj per (step, review) in training (h,
-        c, the four gates, the input's gradient), 2 in evaluation (h and c, on the plain graph)."""
-        per_pair = self.dim_proj * self._itemsize()
+        """Bytes of the largest minibatches' states: 8 numbers of dim_proj per (step, review) and direction in
+        training (h, c, the four gates, the input's gradient), 2 in evaluation (h and c, on the plain graph)."""
+        per_pair = self.dim_proj * self._itemsize() * (2 if self.bidirectional else 1)  # per direction
         train = longest_train * min(self.batch_size, n_train) * 8 * per_pair
         return max(train, longest_eval * min(self.valid_batch_size, n_eval) * 2 * per_pair)
 
@@ -200,6 +207,7 @@ class Options:
         for name in ("truncate", "bucket"):
             yield name, integer(getattr(self, name), 0), "a non-negative integer (0: off)"
         yield "truncate_keep", self.truncate_keep in KEEP, ", ".join(KEEP[:-1]) + " or " + KEEP[-1]
+        yield "pooling", self.pooling in POOLINGS, ", ".join(POOLINGS[:-1]) + " or " + POOLINGS[-1]
         for name in ("validFreq", "saveFreq"):
             yield name, integer(getattr(self, name), 1) or getattr(self, name) == -1, per_epoch
         yield "n_words", integer(self.n_words, 2), "an integer >= 2"
@@ -243,7 +251,7 @@ class Options:
                     f"reload_model: {self.reload_model!r} is not allowed; it must be the path of an existing model file"
                 )
             # checked now, before any data is loaded or code compiled; U and b need ydim, from the data
-            shapes = param_shapes(self.dim_proj, self.n_words)
+            shapes = param_shapes(self.dim_proj, self.n_words, bidirectional=self.bidirectional)
             given = f"dim_proj={self.dim_proj} and n_words={self.n_words}"
             read_model(self.reload_model).check_params(shapes, given)
 
