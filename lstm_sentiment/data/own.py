@@ -23,7 +23,7 @@ from ..base.files import atomic_write
 from ..base.logs import logger
 from .fetch import sha256_of
 from .imdb import classes_beside, dictionary_beside, write_classes, write_dataset, write_dictionary
-from .preprocess import build_dict
+from .preprocess import build_dict, cached, listing_line
 from .texts import classes, read_texts
 from .tokenize import tokenize, tokenize_text, tokenizer_name
 
@@ -51,7 +51,7 @@ def preprocess_texts(source, out, options=TextOptions(), processes=None):
     """Build the dataset of the labeled texts ``source`` in the folder ``out``; returns the pkl's path."""
     path = dataset_path(source, out)
     manifest = dict(source=str(source), fingerprint=_fingerprint(source, options.test), settings=_settings(options))
-    if _cached(path, manifest):
+    if cached(_manifest_path(path), manifest, (path, dictionary_beside(path), classes_beside(path))):
         logger.info("Using cached %s (made from the same %s)", path, source)
         return path
     train, test = split(read_texts(source, options.text_column, options.label_column), options)
@@ -130,9 +130,8 @@ def _fingerprint(source, test):
         if os.path.isdir(s):
             for root, _, files in sorted(os.walk(s)):
                 for f in sorted(files):
-                    st = os.stat(os.path.join(root, f))
-                    name = os.path.relpath(os.path.join(root, f), s)
-                    digest.update(f"{name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+                    path = os.path.join(root, f)
+                    digest.update(listing_line(os.path.relpath(path, s), path))
         elif hub:
             from .hub import fingerprint
 
@@ -146,13 +145,3 @@ def _fingerprint(source, test):
 
 def _manifest_path(path):
     return re.sub(r"\.pkl$", ".manifest.json", path)
-
-
-def _cached(path, manifest):
-    try:
-        with open(_manifest_path(path)) as f:
-            saved = json.load(f)
-    except (OSError, ValueError):
-        return False
-    outputs = (path, dictionary_beside(path), classes_beside(path))
-    return saved == manifest and all(os.path.isfile(p) for p in outputs)

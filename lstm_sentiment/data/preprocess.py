@@ -68,25 +68,31 @@ def _fingerprint(source):
     digest = hashlib.sha256()
     for (split, label), paths in sorted(review_paths(find_reviews_folder(source))[0].items()):
         for path in sorted(paths):
-            st = os.stat(path)
-            digest.update(f"{split}/{label}/{os.path.basename(path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+            digest.update(listing_line(f"{split}/{label}/{os.path.basename(path)}", path))
     return {"listing_sha256": digest.hexdigest()}
+
+
+def listing_line(name, path):
+    """A file's line in a folder's fingerprint: its ``name``, size and modification time."""
+    st = os.stat(path)
+    return f"{name}:{st.st_size}:{st.st_mtime_ns}\n".encode()
 
 
 def _manifest_path(out):
     return os.path.join(out, "imdb.manifest.json")
 
 
-def _cached(out, manifest):
-    """Whether ``out`` holds outputs made from the same input with the same settings."""
+def cached(manifest_path, manifest, outputs):
+    """Whether the manifest at ``manifest_path`` records the same input and settings as ``manifest``, and
+    every one of ``outputs`` is there: outputs made from the same input are reused."""
     try:
-        with open(_manifest_path(out)) as f:
+        with open(manifest_path) as f:
             saved = json.load(f)
     except (OSError, ValueError):
         return False
     keys = ("fingerprint", "settings")
     same = isinstance(saved, dict) and {k: saved.get(k) for k in keys} == {k: manifest[k] for k in keys}
-    return same and all(os.path.isfile(p) for p in output_paths(out))
+    return same and all(os.path.isfile(p) for p in outputs)
 
 
 def _local_source(source, out):
@@ -122,7 +128,7 @@ def preprocess(source=OFFICIAL_URL, out=None, processes=None):
 
     source = _local_source(source, out)
     manifest = {"source": os.path.abspath(source), "fingerprint": _fingerprint(source), "settings": SETTINGS}
-    if _cached(out, manifest):
+    if cached(_manifest_path(out), manifest, output_paths(out)):
         logger.info("Using cached %s (made from the same %s)", pkl_path, source)
         return pkl_path, dict_path
 

@@ -128,8 +128,9 @@ class Backend:
         PyTensor's default mode of that moment: here they compile it at once, in this one.
         """
         blas = {}  # the kernel's mode runs no C thunk: no BLAS, and PyTensor's search for one never runs
-        if self.mode is not KERNEL_MODE and not user_has_set("blas__ldflags") and mkl_ldflags():
-            blas = {"blas__ldflags": mkl_ldflags()}
+        if self.mode is not KERNEL_MODE and not user_has_set("blas__ldflags"):
+            flags = mkl_ldflags()
+            blas = {"blas__ldflags": flags} if flags else {}
         with _without_blas_warning(report=not blas), config.change_flags(mode=self.mode, **blas):
             fn = pytensor.function(inputs, outputs, mode=self.mode, **kwargs)
             for node in fn.maker.fgraph.apply_nodes:

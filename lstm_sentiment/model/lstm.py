@@ -211,6 +211,11 @@ def pooled(h, mask, pooling):
         parts.append((h * mask[:, :, None]).sum(axis=0) / mask.sum(axis=0)[:, None])
     if pooling in ("max", "mean_max"):
         parts.append(tensor.switch(mask[:, :, None] > 0, h, -numpy.inf).max(axis=0))
+    return joined(parts)
+
+
+def joined(parts):
+    """The (B, .) matrices ``parts`` side by side; one part as it is (the tutorial's graph unchanged)."""
     return parts[0] if len(parts) == 1 else tensor.concatenate(parts, axis=1)
 
 
@@ -219,8 +224,8 @@ def fused_classifier(tparams, hs, mask, y, use_noise, rng, use_dropout):
     direction), with the kernel: mean pooling, dropout, softmax and the cost as
     ``kernel.classifier.Classifier``, one Op (and its gradient one more) where the plain lines and their
     gradient are some 70 small ones; the same maths and draws."""
-    sums = [(h * mask[:, :, None]).sum(axis=0) for h in hs]  # (B, D) each
-    total, steps = sums[0] if len(sums) == 1 else tensor.concatenate(sums, axis=1), mask.sum(axis=0)
+    total = joined([(h * mask[:, :, None]).sum(axis=0) for h in hs])  # (B, D) per direction
+    steps = mask.sum(axis=0)  # (B,)
     shape = (mask.shape[1], tparams["U"].shape[0])  # total's, without checking h's against mask's
     keep, noise = (dropout_keep(shape, rng), use_noise) if use_dropout else (1, 1)
     return classifier(total, steps, keep, noise, tparams["U"], tparams["b"], y)
@@ -258,9 +263,7 @@ def build_model(tparams, options):
         if pooling == "mean" and backend.fused:  # the lines below as one Op, and its gradient as one
             pred, cost = fused_classifier(tparams, hs, mask, y, use_noise, rng, options["use_dropout"])
         else:
-            proj = pooled(hs[0], mask, pooling)  # (B, D): the tutorial's mean over the real steps
-            if len(hs) > 1:
-                proj = tensor.concatenate([proj, pooled(hs[1], mask, pooling)], axis=1)
+            proj = joined([pooled(h, mask, pooling) for h in hs])  # (B, D): the tutorial's mean over real steps
             if options["use_dropout"]:
                 proj = dropout_layer(proj, use_noise, rng)
 
