@@ -46,6 +46,11 @@ def report(path):
     else:
         lines.append("options:")
         lines += [f"  {k} {options[k]}" for k in sorted(options)]
+    if len(model.members) > 1:
+        lines.append(
+            f"ensemble: {len(model.members)} models, predicting by the mean of their class probabilities; "
+            "history_errs holds their validations one model after another"
+        )
     final = [k for k in ("train_err", "valid_err", "test_err") if k in model.final]
     if final:
         lines.append("final: " + "  ".join(f"{k} {float(model.final[k]):.4f}" for k in final))
@@ -109,6 +114,11 @@ def _number(name):
 
 def plot(path, out):
     """Draw validation and test error against updates into the image ``out``."""
+    return save_figure(curves_figure(path), out)
+
+
+def curves_figure(path):
+    """The matplotlib figure of ``plot``: the model's errors against updates (an ensemble's, model by model)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -121,6 +131,31 @@ def plot(path, out):
         raise ModelFileError(f"{path}: history_errs is empty: no validation to plot yet")
     x = updates if updates is not None else numpy.arange(len(errs))
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    if model.history_models is not None:
+        _ensemble_curves(ax, x, errs, model)
+    else:
+        _model_curves(ax, x, errs, model)
+    if model.final.get("early_stop"):
+        ax.axvline(x[-1], color="grey", linestyle="--", label="early stop")
+    ax.set_xlabel("update" if updates is not None else "validation (update index not recorded)")
+    ax.set_ylabel("error rate")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if options:
+        lines = [
+            ("dim_proj", "bidirectional", "pooling", "optimizer", "batch_size"),
+            ("maxlen", "truncate", "n_words", "use_dropout", "word_dropout", "ensemble"),
+        ]
+        title = "\n".join(", ".join(f"{k}={options[k]}" for k in keys if k in options) for keys in lines)
+        ax.set_title("LSTM: " + title, fontsize=10)
+    else:
+        ax.set_title(f"LSTM: {path} (options not saved)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _model_curves(ax, x, errs, model):
+    """A model's validation (and test) error, its best validation, and its final test error there."""
     ax.plot(x, errs[:, 0], marker="o", markersize=3, label="validation error")
     if not numpy.isnan(errs[:, 1]).all():  # valid_only runs compute the test error once, at the end
         ax.plot(x, errs[:, 1], marker="o", markersize=3, label="test error")
@@ -139,23 +174,20 @@ def plot(path, out):
         ax.scatter(
             [x[best]], [test_err], marker="x", s=80, color="black", zorder=3, label=f"final test error ({test_err:.3f})"
         )
-    if model.final.get("early_stop"):
-        ax.axvline(x[-1], color="grey", linestyle="--", label="early stop")
-    ax.set_xlabel("update" if updates is not None else "validation (update index not recorded)")
-    ax.set_ylabel("error rate")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    if options:
-        lines = [
-            ("dim_proj", "bidirectional", "pooling", "optimizer", "batch_size"),
-            ("maxlen", "truncate", "n_words", "use_dropout", "word_dropout"),
-        ]
-        title = "\n".join(", ".join(f"{k}={options[k]}" for k in keys if k in options) for keys in lines)
-        ax.set_title("LSTM: " + title, fontsize=10)
-    else:
-        ax.set_title(f"LSTM: {path} (options not saved)", fontsize=10)
-    fig.tight_layout()
-    return save_figure(fig, out)
+
+
+def _ensemble_curves(ax, x, errs, model):
+    """An ensemble's models' validation errors, each its own curve, and the ensemble's final validation
+    and test errors (of the mean of their class probabilities) after the last."""
+    for k in numpy.unique(model.history_models):
+        rows = model.history_models == k
+        ax.plot(x[rows], errs[rows, 0], marker="o", markersize=3, label=f"model {k + 1}: validation error")
+    marks = (("valid_err", "validation", dict(facecolors="none", edgecolors="black")), ("test_err", "test", {}))
+    for name, what, style in marks:
+        if name in model.final:
+            value = float(model.final[name])
+            style = dict(marker="o", s=100, **style) if style else dict(marker="x", s=80, color="black")
+            ax.scatter([x[-1]], [value], zorder=3, label=f"the ensemble's {what} error ({value:.3f})", **style)
 
 
 def main(argv=None):

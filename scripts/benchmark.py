@@ -79,11 +79,11 @@ METRICS = {
 def read_options(config, path, floatX="float32"):
     """The training options of ``config`` (a name in configs/: tutorial, full; or a JSON file) as the
     benchmark runs them: on ``path``, in ``floatX``, evaluating every test review, with no validation,
-    save or cost line within the epoch."""
+    save or cost line within the epoch; one model (an ensemble's K models take K times as long)."""
     from lstm_sentiment.training.options import Options, read_config
 
     file = CONFIGS / f"{config}.json" if (CONFIGS / f"{config}.json").is_file() else pathlib.Path(config)
-    quiet = dict(saveto="", validFreq=10**9, dispFreq=10**9, test_size=-1)
+    quiet = dict(saveto="", validFreq=10**9, dispFreq=10**9, test_size=-1, ensemble=1)
     return Options(**dict(read_config(str(file)), dataset=path, floatX=floatX, **quiet))
 
 

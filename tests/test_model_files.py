@@ -10,7 +10,7 @@ import pytest
 
 from lstm_sentiment.base.errors import DataError, ModelFileError
 from lstm_sentiment.imdb import read_dictionary as read_pkl_dictionary
-from lstm_sentiment.model.files import read_dictionary, read_model, read_options, write_model
+from lstm_sentiment.model.files import member_params, read_dictionary, read_model, read_options, write_model
 from lstm_sentiment.model.trained import load_model
 
 from test_report import OPTIONS, params
@@ -90,6 +90,29 @@ def test_options_that_cannot_build_the_model_are_refused(model):
         load_model(model)
     write_model(model, params(), [[0.4, 0.5]], [7], dict(options, dim_proj=4), {"good": 2})
     with pytest.raises(ModelFileError, match=r"'Wemb' has shape \(5, 3\), but dim_proj=4, n_words=5 and ydim=2"):
+        load_model(model)
+
+
+def test_an_ensembles_models_are_read_in_order_and_each_is_checked(model):
+    options, first, second = read_options(model), params(), {k: v + 1 for k, v in params().items()}
+    write_model(model, member_params([first, second]), [], [], options, {"good": 2})
+    m = read_model(model)
+    assert len(m.members) == 2 and m.params is m.members[0]
+    numpy.testing.assert_array_equal(m.members[1]["lstm_U"], second["lstm_U"])
+    probs = load_model(model).predict_proba_ids([[2, 3, 4]])
+    models = []
+    for k, one in enumerate((first, second)):  # each model alone
+        write_model(f"{model}.{k}", one, [], [], options, {"good": 2})
+        models.append(load_model(f"{model}.{k}").predict_proba_ids([[2, 3, 4]]))
+    numpy.testing.assert_allclose(probs, (models[0] + models[1]) / 2, rtol=1e-6)
+    assert not numpy.allclose(models[0], models[1])
+
+    damaged = member_params([first, dict(second, lstm_U=second["lstm_U"][:2])])
+    write_model(model, damaged, [], [], options, {"good": 2})
+    with pytest.raises(ModelFileError, match=r"'member1/lstm_U' has shape \(2, 12\), but dim_proj=3"):
+        load_model(model)
+    write_model(model, member_params([first, {}, second]), [], [], options, {"good": 2})  # a gap
+    with pytest.raises(ModelFileError, match="not in the archive: member1/Wemb, member1/lstm_W"):
         load_model(model)
 
 

@@ -9,8 +9,8 @@ import numpy
 import pytest
 
 from lstm_sentiment.base.errors import ModelFileError
-from lstm_sentiment.model.files import write_model
-from lstm_sentiment.report import plot, report
+from lstm_sentiment.model.files import member_params, write_model
+from lstm_sentiment.report import curves_figure, plot, report
 
 HISTORY = [[0.5, 0.52], [0.31, 0.33], [0.2, 0.24], [0.25, 0.27], [0.2, 0.22], [0.28, 0.3]]
 UPDATES = [20, 40, 60, 80, 100, 120]
@@ -68,6 +68,28 @@ def test_plot_writes_a_png_of_the_expected_size(model, tmp_path):
     image = matplotlib.image.imread(str(out))
     assert image.shape[:2] == (500, 800)
     assert image[..., :3].std() > 0.05  # something is drawn
+
+
+def test_an_ensembles_plot_draws_each_model_and_marks_the_ensembles_final_errors(tmp_path):
+    path = str(tmp_path / "e.npz")
+    second = {k: v + 1 for k, v in params().items()}
+    updates = UPDATES + [u + 130 for u in UPDATES]  # the second model's, counted on from the first's 130
+    history = HISTORY + [[v - 0.1, t] for v, t in HISTORY]
+    models = [0] * 6 + [1] * 6
+    arrays = member_params([params(), second])
+    write_model(path, arrays, history, updates, OPTIONS, None, models, train_err=0.1, valid_err=0.09, test_err=0.12)
+    ax = curves_figure(path).axes[0]
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["model 1: validation error", "model 2: validation error"]
+    for k, line in enumerate(lines):
+        assert line.get_xdata().tolist() == updates[6 * k : 6 * k + 6]
+        numpy.testing.assert_allclose(line.get_ydata(), [v for v, _ in history[6 * k : 6 * k + 6]])
+    marks = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
+    assert marks == {
+        "the ensemble's validation error (0.090)": [[250, 0.09]],
+        "the ensemble's test error (0.120)": [[250, 0.12]],
+    }
+    assert "ensemble: 2 models" in report(path)
 
 
 def test_a_theano_tutorial_model_is_reported_saying_what_is_missing(tmp_path):

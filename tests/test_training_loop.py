@@ -13,6 +13,10 @@ import pytest
 
 from lstm_sentiment.base.errors import DataError, OptionError, TrainingDiverged
 from lstm_sentiment.imdb import read_dataset, read_dictionary
+from lstm_sentiment.model.files import read_dictionary as read_model_dictionary
+from lstm_sentiment.model.files import read_options, write_model
+from lstm_sentiment.model.trained import load_model
+from lstm_sentiment.report import report
 from lstm_sentiment.train import build_parser, main, train_lstm
 
 from conftest import make_archive, marker_reviews, write_pkl
@@ -104,6 +108,38 @@ def test_same_seed_gives_the_same_numbers(marker_pkl, tmp_path):
         if not k.endswith("_sha256"):  # the options' digest: their saveto differs
             numpy.testing.assert_array_equal(runs[0][k], runs[1][k])
     assert not numpy.array_equal(runs[0]["lstm_U"], runs[2]["lstm_U"])
+
+
+def test_an_ensemble_trains_its_models_one_after_another_and_is_evaluated_by_their_mean(marker_pkl, tmp_path):
+    paths = [str(tmp_path / name) for name in ("one.npz", "three.npz")]
+    with open(marker_pkl.replace(".pkl", ".dict.pkl"), "wb") as f:
+        pickle.dump({f"w{i}": i for i in range(2, 40)}, f)  # so that each model file can be loaded
+    train_lstm(dataset=marker_pkl, saveto=paths[0], max_epochs=2, **SMALL)
+    errors = train_lstm(dataset=marker_pkl, saveto=paths[1], max_epochs=2, ensemble=3, **SMALL)
+    with numpy.load(paths[0]) as f, numpy.load(paths[1]) as g:
+        one, three = dict(f), dict(g)
+    names = ("Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b")
+    for name in names:  # the first model: the run without ensemble
+        numpy.testing.assert_array_equal(three[name], one[name])
+    assert not numpy.array_equal(three["member1/lstm_U"], three["lstm_U"])  # the others: seeds of their own
+    assert not numpy.array_equal(three["member2/lstm_U"], three["member1/lstm_U"])
+    n, updates = len(one["history_errs"]), three["history_updates"]
+    numpy.testing.assert_array_equal(three["history_errs"][:n], one["history_errs"])
+    assert three["history_errs"].shape == (3 * n, 2)
+    assert three["history_models"].tolist() == [0] * n + [1] * n + [2] * n and "history_models" not in one
+    step = updates[n] - updates[0]  # each model's validations, its updates counted on from the one before
+    assert step >= updates[n - 1] and (updates[n:] - updates[:-n] == step).all()
+
+    (test_reviews, test_labels), members = read_dataset(marker_pkl)[1], []
+    for k in range(3):  # each model alone, as a file of its own
+        alone = {name: three[f"member{k}/{name}" if k else name] for name in names}
+        write_model(f"{paths[1]}.{k}", alone, [], [], read_options(paths[1]), read_model_dictionary(paths[1]))
+        members.append(load_model(f"{paths[1]}.{k}").predict_proba_ids(test_reviews))
+    mean = sum(members) / 3
+    numpy.testing.assert_allclose(load_model(paths[1]).predict_proba_ids(test_reviews), mean, rtol=1e-5)
+    assert errors[2] == three["test_err"] == numpy.mean(mean.argmax(axis=1) != numpy.asarray(test_labels))
+    assert "ensemble: 3 models, predicting by the mean" in report(paths[1])
+    assert "ensemble:" not in report(paths[0])
 
 
 @pytest.mark.slow
@@ -605,10 +641,10 @@ def test_the_shipped_configs_load_and_pass_the_checks():
     assert full.maxlen == 0 and full.truncate > 0 and full.bucket > 0  # every training review, cut
     best = Options(**read_config(str(CONFIGS / "best.json")))
     best.check()
-    assert best.bidirectional and best.pooling == "mean_max"
-    assert {k: v for k, v in best.to_dict().items() if k not in ("bidirectional", "pooling", "saveto")} == {
-        k: v for k, v in full.to_dict().items() if k not in ("bidirectional", "pooling", "saveto")
-    }  # the full recipe, with the encoder beside the tutorial's
+    assert best.bidirectional and best.pooling == "mean_max" and best.ensemble == 3
+    assert {k: v for k, v in best.to_dict().items() if k not in ("bidirectional", "pooling", "ensemble", "saveto")} == {
+        k: v for k, v in full.to_dict().items() if k not in ("bidirectional", "pooling", "ensemble", "saveto")
+    }  # the full recipe, with the encoder beside the tutorial's, three times
 
 
 def test_lrate_decay_scales_the_step_of_each_epoch(marker_pkl, tmp_path):

@@ -152,6 +152,27 @@ def test_a_bucketed_adam_run_resumes_bit_for_bit_in_the_middle_of_an_epoch(data,
 
 
 @pytest.mark.slow
+def test_an_ensemble_interrupted_in_its_second_model_resumes_bit_for_bit(data, tmp_path):
+    flags = ["--ensemble=2", "--max_epochs=2"]
+    reference = tmp_path / "ref.npz"
+    code, out = finish(start(data, reference, *flags))
+    assert code == 0, out
+    saveto = tmp_path / "m.npz"
+    proc = start(data, saveto, *flags)
+    seen = wait_for(proc, "Model 1 of 2 trained")
+    seen += wait_for(proc, "Epoch 1 Update 55")  # the second model's second epoch, between saves
+    proc.send_signal(signal.SIGINT)
+    code, out = finish(proc, seen)
+    assert code == 130, out
+    checkpoint = Checkpoint(f"{saveto}.checkpoint.npz")
+    assert len(checkpoint.finished) == 1 and checkpoint.state["eidx"] == 1
+    done = resume(checkpoint.path)
+    assert done.returncode == 0, done.stderr
+    assert_same_run(saveto, contents(reference))
+    assert {"lstm_U", "member1/lstm_U"} <= set(contents(reference))
+
+
+@pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once_and_leaves_complete_files(data, tmp_path):
     saveto = tmp_path / "m.npz"
     proc = start(data, saveto)
@@ -439,6 +460,16 @@ def _damaged(arrays, meta, change):
         arrays["best/lstm_U"] = numpy.zeros((3, 32), dtype="float32")
     elif change == "best parameter the model lacks":
         arrays["best/extra"] = numpy.zeros(2, dtype="float32")
+    elif change == "finished model without its record":
+        state["finished"] = []
+    elif change == "finished model of another shape":
+        arrays["finished/0/lstm_U"] = numpy.zeros((3, 32), dtype="float32")
+    elif change == "finished model without its history":
+        del arrays["finished_errs/0"]
+    elif change == "finished model without a parameter":
+        del arrays["finished/0/Wemb"]
+    elif change == "as many finished models as the ensemble":
+        meta["options"]["ensemble"] = 1
 
 
 DAMAGES = {
@@ -452,6 +483,11 @@ DAMAGES = {
     "bad RNG position": "numpy_rng is not a state of NumPy's MT19937",
     "best parameter of another shape": r"best/lstm_U does not fit .* \(\(3, 32\) instead of \(8, 32\)\)",
     "best parameter the model lacks": "best/extra does not fit",
+    "finished model without its record": "arrays of no finished model: finished/0/U, finished/0/Wemb",
+    "finished model of another shape": r"finished/0/lstm_U does not fit .* \(\(3, 32\) instead of \(8, 32\)\)",
+    "finished model without its history": "finished model 0 is incomplete",
+    "finished model without a parameter": "finished model 0 has the parameters U, b, lstm_U, lstm_W, lstm_b, not",
+    "as many finished models as the ensemble": "1 finished models, but its options ask for an ensemble of 1",
 }
 
 
@@ -464,8 +500,13 @@ def test_a_damaged_checkpoint_is_refused_naming_what_is_wrong_before_anything_is
     arrays["history_errs"] = numpy.zeros((0, 2))
     arrays["order"] = numpy.random.RandomState(0).permutation(190)
     arrays["best/lstm_U"] = arrays["shared/lstm_U"]
+    for name in ("Wemb", "lstm_W", "lstm_U", "lstm_b", "U", "b"):  # an ensemble's first model, finished
+        arrays[f"finished/0/{name}"] = arrays[f"shared/{name}"]
+    arrays["finished_errs/0"] = numpy.zeros((1, 2))
+    meta["state"]["finished"] = [dict(history_updates=[5], updates=10, epochs=1)]
+    meta["options"]["ensemble"] = 2
     write_npz(checkpoint, dict(arrays, meta=numpy.array(json.dumps(meta))))
-    Checkpoint(checkpoint)  # the undamaged one reads
+    Training(Options.from_dict(meta["options"]), Checkpoint(checkpoint))  # the undamaged one resumes
     _damaged(arrays, meta, change)
     write_npz(checkpoint, dict(arrays, meta=numpy.array(json.dumps(meta))))
     with pytest.raises(ModelFileError, match=DAMAGES[change]):

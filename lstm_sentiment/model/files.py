@@ -1,6 +1,8 @@
 """A trained model's files: the tutorial's npz, its options (JSON) and its word dictionary (JSON).
 
     lstm_model.npz            the parameters, history_errs, history_updates, final errors, test_confusion
+                              (an ensemble: model k's parameters as member<k>/<name>, k >= 1, and
+                              history_models, the model of each row of history_errs)
     lstm_model.npz.json       the options it was trained with
     lstm_model.npz.dict.json  the word -> id dictionary of its dataset
 
@@ -16,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 
 import numpy
 
@@ -28,6 +31,17 @@ REVERSED = ("lstm_r_W", "lstm_r_U", "lstm_r_b")  # the bidirectional encoder's r
 POOLINGS = ("mean", "max", "mean_max")
 FINAL = ("train_err", "valid_err", "test_err", "early_stop")
 COMPANIONS = ("options", "dictionary")  # each recorded as <kind>_sha256; "" for none written
+
+
+def member_key(k, name):
+    """A parameter's key in the npz: the first model's under the tutorial's name, model k's of an ensemble
+    (k >= 1) as ``member<k>/<name>``."""
+    return name if k == 0 else f"member{k}/{name}"
+
+
+def member_params(members):
+    """The npz's parameters of ``members``, each a name -> array dict, first model first."""
+    return {member_key(k, name): value for k, params in enumerate(members) for name, value in params.items()}
 
 
 def features(dim_proj, bidirectional=False, pooling="mean"):
@@ -79,12 +93,16 @@ def dictionary_path(saveto):
 
 
 class ModelFile:
-    """The contents of a model npz: ``params``, ``history_errs`` (n, 2), ``history_updates``, ``final`` and
-    the final test set's ``confusion`` matrix."""
+    """The contents of a model npz: ``members`` (one name -> array dict per model: one, or an ensemble's),
+    ``params`` (the first's), ``history_errs`` (n, 2), ``history_updates``, ``final`` and the final test
+    set's ``confusion`` matrix."""
 
     def __init__(self, path, arrays):
         self.path = path
-        self.params = {k: arrays[k] for k in (*PARAMS, *REVERSED) if k in arrays}
+        count = 1 + max((int(m[1]) for key in arrays if (m := re.fullmatch(r"member(\d+)/.+", key))), default=0)
+        keys = [{n: member_key(k, n) for n in (*PARAMS, *REVERSED)} for k in range(count)]
+        self.members = [{n: arrays[key] for n, key in member.items() if key in arrays} for member in keys]
+        self.params = self.members[0]
         errs = arrays.get("history_errs")
         if errs is not None and not (errs.shape == (0,) or (errs.ndim == 2 and errs.shape[1] == 2)):
             raise ModelFileError(f"{path}: history_errs has shape {errs.shape}, not (n, 2): a (valid, test) row each")
@@ -92,6 +110,9 @@ class ModelFile:
         updates = arrays.get("history_updates")
         recorded = updates is not None and self.history_errs is not None and len(updates) == len(self.history_errs)
         self.history_updates = updates if recorded else None
+        models = arrays.get("history_models")  # an ensemble's: the model of each validation
+        recorded = models is not None and self.history_errs is not None and len(models) == len(self.history_errs)
+        self.history_models = models if recorded else None
         self.final = {k: arrays[k].item() for k in FINAL if k in arrays and arrays[k].size == 1}
         confusion = arrays.get("test_confusion")  # row: true class, column: predicted; older models have none
         self.confusion = confusion if confusion is not None and confusion.ndim == 2 else None
@@ -114,23 +135,26 @@ class ModelFile:
                 f"killed between its files); copy the right one beside the model"
             )
 
-    def check_params(self, shapes, given="these options"):
+    def check_params(self, shapes, given="these options", members=1):
         """Raise ModelFileError unless every parameter of ``shapes`` (name -> shape, which ``given``
-        options need) is here, with its shape."""
-        missing = [k for k in shapes if k not in self.params]
-        if missing:
-            raise ModelFileError(f"{self.path}: these parameters are not in the archive: {', '.join(missing)}")
-        for k, shape in shapes.items():
-            if self.params[k].shape != tuple(shape):
-                raise ModelFileError(
-                    f"{self.path}: parameter {k!r} has shape {self.params[k].shape}, but {given} need "
-                    f"{tuple(shape)}; pass the options it was trained with"
-                )
-            if self.params[k].dtype.kind not in "fiu" or not numpy.isfinite(self.params[k]).all():
-                raise ModelFileError(
-                    f"{self.path}: parameter {k!r} holds values that are not finite real numbers "
-                    f"({self.params[k].dtype}): a damaged or diverged model"
-                )
+        options need) is here, with its shape, for the first ``members`` models."""
+        for m in range(members):
+            params = self.members[m] if m < len(self.members) else {}
+            missing = [member_key(m, k) for k in shapes if k not in params]
+            if missing:
+                raise ModelFileError(f"{self.path}: these parameters are not in the archive: {', '.join(missing)}")
+            for k, shape in shapes.items():
+                key, value = member_key(m, k), params[k]
+                if value.shape != tuple(shape):
+                    raise ModelFileError(
+                        f"{self.path}: parameter {key!r} has shape {value.shape}, but {given} need "
+                        f"{tuple(shape)}; pass the options it was trained with"
+                    )
+                if value.dtype.kind not in "fiu" or not numpy.isfinite(value).all():
+                    raise ModelFileError(
+                        f"{self.path}: parameter {key!r} holds values that are not finite real numbers "
+                        f"({value.dtype}): a damaged or diverged model"
+                    )
 
 
 def read_model(path):
@@ -148,7 +172,8 @@ def read_checked_model(path, dictionary_given=False):
         model.check_companion("dictionary", dictionary_path(path))
     options = _model_options(model)
     shapes = param_shapes(**shape_options(options))
-    model.check_params(shapes, "dim_proj={dim_proj}, n_words={n_words} and ydim={ydim}".format(**options))
+    given = "dim_proj={dim_proj}, n_words={n_words} and ydim={ydim}".format(**options)
+    model.check_params(shapes, given, len(model.members))
     return model, options
 
 
@@ -183,8 +208,11 @@ def _model_options(model):
     return dict(options, **encoder)
 
 
-def write_model(saveto, params, history_errs, history_updates=(), options=None, dictionary=None, **final):
-    """Write the model npz (the parameters, ``history_errs`` as (n, 2), ``history_updates``, ``final``) and
+def write_model(
+    saveto, params, history_errs, history_updates=(), options=None, dictionary=None, history_models=None, **final
+):
+    """Write the model npz (the parameters, ``history_errs`` as (n, 2), ``history_updates``, an ensemble's
+    ``history_models``, ``final``) and
     its companions, the ``options`` and the word ``dictionary`` (a dict, or its ``dictionary_json``, which a
     run that saves often encodes once), all of them or none of them; the npz records each companion's
     SHA-256. A companion that is None is not written, and one left there by an earlier model is removed, so
@@ -202,7 +230,8 @@ def write_model(saveto, params, history_errs, history_updates=(), options=None, 
         f"{kind}_sha256": numpy.array("" if data is None else _sha256(data))
         for kind, data in zip(COMPANIONS, companions.values())
     }
-    arrays = dict(params, history_errs=history, history_updates=updates, **digests, **final)
+    models = {} if history_models is None else dict(history_models=numpy.asarray(history_models, dtype="int64"))
+    arrays = dict(params, history_errs=history, history_updates=updates, **models, **digests, **final)
     with atomic_paths(*written, saveto) as temps:
         for tmp, data in zip(temps, written.values()):
             with synced(tmp) as f:

@@ -2,7 +2,8 @@
 
 Text goes through the preprocessing of training (Moses tokenization with its
 escaping, lowercasing, the model's word dictionary, ids >= n_words unknown),
-and through the model in length-sorted batches, masked as in training.
+and through the model in length-sorted batches, masked as in training. An
+ensemble's file predicts by the mean of its models' class probabilities.
 """
 
 import threading
@@ -18,19 +19,17 @@ from .lstm import build_model, init_tparams, pred_probs
 
 
 class TrainedModel:
-    """A trained model, compiled once and reused for every call.
+    """A trained model (``members``: the parameters of each model, one or an ensemble's), compiled once
+    and reused for every call.
 
     Safe to share among threads: PyTensor's compiled functions are not (their
     inputs and outputs live in shared storage), so one call at a time runs it.
     """
 
-    def __init__(self, params, options, dictionary, batch_size=64):
+    def __init__(self, members, options, dictionary, batch_size=64):
         self.options, self.dictionary, self.batch_size = options, dictionary, batch_size
         self._lock = threading.Lock()
-        self.tparams = init_tparams(params)
-        model = build_model(self.tparams, options)
-        model.use_noise.set_value(0.0)
-        self.f_pred_prob = model.f_pred_prob
+        self.f_pred_prob = averaged([predictor(params, options) for params in members])
 
     def word_ids(self, text):
         """``text`` as the word ids of the dictionary (1 for unknown words)."""
@@ -63,6 +62,20 @@ class TrainedModel:
         return self.predict_proba(texts).argmax(axis=1)
 
 
+def predictor(params, options):
+    """The ``f_pred_prob`` of the model of ``params`` (name -> array), without dropout, compiled at first use."""
+    model = build_model(init_tparams(params), options)
+    model.use_noise.set_value(0.0)
+    return model.f_pred_prob
+
+
+def averaged(f_pred_probs):
+    """An ensemble's ``f_pred_prob``: the mean of its models' class probabilities (one model: its own)."""
+    if len(f_pred_probs) == 1:
+        return f_pred_probs[0]
+    return lambda x, mask: sum(f(x, mask) for f in f_pred_probs) / len(f_pred_probs)
+
+
 def load_model(path, dictionary=None, batch_size=64):
     """The model saved at ``path`` with its companions ``<path>.json`` and ``<path>.dict.json``.
 
@@ -79,6 +92,7 @@ def load_model(path, dictionary=None, batch_size=64):
             f"with: copy it beside the model, or pass --dictionary PATH/imdb.dict.pkl"
         )
     dtype = options.get("floatX") or default_floatX()
-    params = {k: model.params[k].astype(dtype) for k in param_shapes(**shape_options(options))}
+    shapes = param_shapes(**shape_options(options))
+    members = [{k: params[k].astype(dtype) for k in shapes} for params in model.members]
     # the training run's PyTensor mode is not for prediction: the package's default
-    return TrainedModel(params, dict(options, mode=None), words, batch_size)
+    return TrainedModel(members, dict(options, mode=None), words, batch_size)

@@ -33,9 +33,10 @@ from ..model.lstm import (
     zipp,
 )
 from ..model.optimizers import optimizers
+from ..model.trained import averaged, predictor
 from .data import epoch_order, load_splits, minibatch
 from .options import Options, signature
-from .state import Checkpoint, RunState, checkpoint_path
+from .state import Checkpoint, RunState, checkpoint_path, joined_history
 
 
 def train_lstm(on_validation=None, **options):
@@ -81,6 +82,7 @@ class Compiled:
 
     tparams: dict
     use_noise: object
+    f_pred_prob: object
     f_pred: object
     f_grad_shared: object
     f_update: object
@@ -100,7 +102,7 @@ def compile_model(model_options, reload_model=None):
     tparams = init_tparams(params)
     backend = Backend(model_options["fused"], model_options["mode"])
     with config.change_flags(floatX=model_options["floatX"]):
-        use_noise, x, mask, y, _, f_pred, cost = build_model(tparams, model_options)
+        use_noise, x, mask, y, f_pred_prob, f_pred, cost = build_model(tparams, model_options)
         if model_options["decay_c"] > 0.0:
             cost += (tparams["U"] ** 2).sum() * numpy_floatX(model_options["decay_c"])
         grads = tensor.grad(cost, wrt=list(tparams.values()))
@@ -108,11 +110,12 @@ def compile_model(model_options, reload_model=None):
         optimizer = optimizers[model_options["optimizer"]]
         f_grad_shared, f_update = optimizer(lr, tparams, grads, x, mask, y, cost, backend=backend)
     logger.info("Compiled the training functions in %.1fs", time.time() - start)
-    return Compiled(tparams, use_noise, f_pred, f_grad_shared, f_update)
+    return Compiled(tparams, use_noise, f_pred_prob, f_pred, f_grad_shared, f_update)
 
 
 class Training:
-    """One run of ``train_lstm``: its options, data, compiled model and ``RunState``."""
+    """One run of ``train_lstm``: its options, data, compiled model and ``RunState``; with ``ensemble``,
+    its models one after another, each with its own ``RunState`` that keeps the finished ones."""
 
     def __init__(self, options, checkpoint=None, on_validation=None):
         self.options = o = options
@@ -123,7 +126,8 @@ class Training:
         classes = {"classes": self.data.classes} if self.data.classes else {}  # IMDB's pkl: 0 negative, 1 positive
         # as saved: how it was trained, not started
         self.model_options = dict(o.to_dict(), ydim=self.data.ydim, resume=None, **classes)
-        self.model = compile_model(self.model_options, o.reload_model if checkpoint is None else None)
+        member = len(checkpoint.finished) if checkpoint is not None else 0
+        self.model = compile_model(self.member_options(member), o.reload_model if checkpoint is None else None)
         self.state = RunState(self.model.shared())
         self.checkpointed = None  # the update of this run's checkpoint on disk, once there is one
         if checkpoint is not None:
@@ -142,6 +146,10 @@ class Training:
             name: get_minibatches_idx(len(split[0]), o.valid_batch_size)  # sorted by length: little padding
             for name, split in (("train", self.data.train), ("valid", self.data.valid), ("test", self.data.test))
         }
+
+    def member_options(self, k):
+        """The options that build model k of the ensemble: the run's, with seed + k for its dropout."""
+        return dict(self.model_options, seed=self.options.seed + k)
 
     def check_batches(self):
         """The options' memory check of the largest minibatches, now that the reviews' lengths are known."""
@@ -162,21 +170,55 @@ class Training:
                 f"{checkpoint.path}: the checkpoint was made on other reviews than {self.data.path} gives now (the "
                 f"same sizes, other words or labels); resume on the data it was made on, or start a new run"
             )
+        self.check_finished(checkpoint)
         self.state.restore(checkpoint)
         self.checkpointed = self.state.counters.uidx
         logger.info("Resuming at epoch %d, update %d", self.state.counters.eidx, self.state.counters.uidx)
+
+    def check_finished(self, checkpoint):
+        """ModelFileError unless the checkpoint's finished models are fewer than the ensemble's and each has
+        every parameter of the model (their shapes: ``Checkpoint.check_fits``)."""
+        finished, expected = checkpoint.finished, sorted(self.model.tparams)
+        if len(finished) >= self.options.ensemble:
+            raise ModelFileError(
+                f"{checkpoint.path}: {len(finished)} finished models, but its options ask for an ensemble of "
+                f"{self.options.ensemble}: not a checkpoint this package wrote"
+            )
+        for k, m in enumerate(finished):
+            if sorted(m.params) != expected:
+                raise ModelFileError(
+                    f"{checkpoint.path}: finished model {k} has the parameters {', '.join(sorted(m.params))}, "
+                    f"not the model's {', '.join(expected)}"
+                )
 
     def run(self):
         """The loop over epochs, then the final evaluation; returns (train_err, valid_err, test_err)."""
         logger.info("Optimization")
         for name, split in zip(("train", "valid", "test"), self.data.sizes):
             logger.info("%d %s examples", split, name)
-        c = self.state.counters
         start_time = time.time()
         with bars_beside_log(), stop_signals() as stop:
-            while c.eidx < self.options.max_epochs and not c.estop:
-                self.epoch(stop)
+            while True:
+                c = self.state.counters
+                if c.eidx < self.options.max_epochs and not c.estop:
+                    self.epoch(stop)
+                elif len(self.state.finished) + 1 < self.options.ensemble:
+                    self.next_member()
+                else:
+                    break
         return self.finish(time.time() - start_time)
+
+    def next_member(self):
+        """Keep the model just trained (its best parameters) and start the next model of the ensemble."""
+        s, o = self.state, self.options
+        finished = s.members(s.best_p if s.best_p is not None else unzip(self.model.tparams))
+        best = numpy.nanmin(numpy.array(s.history_errs, dtype="float64")[:, 0]) if s.history_errs else float("nan")
+        k = len(finished)
+        logger.info("Model %d of %d trained (best valid error %.4f); training model %d", k, o.ensemble, best, k + 1)
+        numpy.random.seed(o.seed + k)  # its initialisation and order
+        self.model = compile_model(self.member_options(k), o.reload_model)
+        self.state = RunState(self.model.shared())
+        self.state.finished = finished
 
     def epoch(self, stop):
         """The rest of the current epoch: its updates, with validations and saves on their schedule."""
@@ -222,12 +264,12 @@ class Training:
         if c.uidx % o.dispFreq == 0:
             logger.info("Epoch %d Update %d Cost %.6f", c.eidx, c.uidx, cost)
 
-    def errors(self, splits=("train", "valid", "test")):
-        """(train_err, valid_err, test_err) of the current parameters, without dropout noise; NaN for a
-        split not in ``splits``."""
+    def errors(self, splits=("train", "valid", "test"), f_pred=None):
+        """(train_err, valid_err, test_err) of the current parameters (or of ``f_pred``), without dropout
+        noise; NaN for a split not in ``splits``."""
         self.model.use_noise.set_value(0.0)
         return tuple(
-            pred_error(self.model.f_pred, prepare_data, getattr(self.data, name), self.kf[name])
+            pred_error(f_pred or self.model.f_pred, prepare_data, getattr(self.data, name), self.kf[name])
             if name in splits
             else float("nan")
             for name in ("train", "valid", "test")
@@ -283,8 +325,12 @@ class Training:
         three or none. Nothing is written before the first save, so a run that fails earlier leaves the model
         that was there as it was."""
         s, o = self.state, self.options
+        members = s.members(params)
+        errs, updates, models = joined_history(members)
+        ensemble = dict(history_models=models) if len(members) > 1 else {}
+        params = files.member_params([m.params for m in members])
         words = self.data.dictionary_json
-        files.write_model(o.saveto, params, s.history_errs, s.history_updates, self.model_options, words, **final)
+        files.write_model(o.saveto, params, errs, updates, self.model_options, words, **ensemble, **final)
 
     def interrupted(self, signame):
         """Save the model and a checkpoint, then raise TrainingInterrupted saying how to resume."""
@@ -312,14 +358,16 @@ class Training:
         )
 
     def finish(self, seconds):
-        """The best parameters back in the model, their errors, the final model file; the checkpoint removed."""
+        """The best parameters back in the model, their errors (an ensemble's: of the mean of its models'
+        class probabilities), the final model file; the checkpoint removed."""
         s, c, o = self.state, self.state.counters, self.options
         if s.best_p is not None:
             zipp(s.best_p, self.model.tparams)
         else:
             s.best_p = unzip(self.model.tparams)
-        train_err, valid_err, _ = self.errors(("train", "valid"))
-        confusion = pred_confusion(self.model.f_pred, prepare_data, self.data.test, self.kf["test"], self.data.ydim)
+        f_pred = self.ensemble_f_pred()
+        train_err, valid_err, _ = self.errors(("train", "valid"), f_pred)
+        confusion = pred_confusion(f_pred, prepare_data, self.data.test, self.kf["test"], self.data.ydim)
         test_err = 1.0 - numpy.float64(numpy.trace(confusion)) / len(self.data.test[0])  # pred_error's formula
         logger.info("Train %.4f Valid %.4f Test %.4f", train_err, valid_err, test_err)
         if o.saveto:
@@ -327,10 +375,19 @@ class Training:
             self.save("final", early_stop=c.estop, **final)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(checkpoint_path(o.saveto))  # the run is complete: nothing to resume
-        epochs = c.eidx + 1 if c.estop else max(c.eidx, 1)
+        epochs = sum(m.epochs for m in s.members(s.best_p))  # of every model of an ensemble
         logger.info("The code run for %d epochs, with %f sec/epochs", epochs, seconds / epochs)
         logger.info("Training took %.1fs", seconds)
         return train_err, valid_err, test_err
+
+    def ensemble_f_pred(self):
+        """The ``f_pred`` of the run's models: the current one's, or the argmax of the mean of the class
+        probabilities of an ensemble's (the finished models' best parameters, then the current ones)."""
+        if not self.state.finished:
+            return self.model.f_pred
+        models = [predictor(m.params, self.member_options(k)) for k, m in enumerate(self.state.finished)]
+        f_pred_prob = averaged([*models, self.model.f_pred_prob])
+        return lambda x, mask: f_pred_prob(x, mask).argmax(axis=1)
 
 
 @contextlib.contextmanager

@@ -108,6 +108,11 @@ class Options:
     pooling: str = _option(
         "mean", "pool the LSTM's states over the real steps: mean (the tutorial's), max, or mean_max (both joined)"
     )
+    ensemble: int = _option(
+        1,
+        "train this many models one after another on the same split (model k with seed + k for its start, "
+        "order and dropout), saved in one file that predicts by the mean of their class probabilities",
+    )
     text_column: str = _option("text", "labeled texts (CSV, TSV, JSON Lines, hf:): the text's column")
     label_column: str = _option("label", "labeled texts: the label's column (strings or integers, any number)")
     test: str | None = _option(None, "labeled texts: the test set, a file or folder of the dataset's format")
@@ -157,12 +162,13 @@ class Options:
 
     def memory_needed(self):
         """Bytes of the parameters, their gradients, the optimizer's state and the best parameters kept, the
-        copies a checkpoint's save makes of parameters and state, and the word table of evaluation (each
-        word's input projection): the run's peak, less its minibatches."""
+        copies a checkpoint's save makes of parameters and state, the word table of evaluation (each
+        word's input projection) and an ensemble's finished models: the run's peak, less its minibatches."""
         shapes = param_shapes(self.dim_proj, self.n_words, 2, self.bidirectional, self.pooling)
         count = sum(math.prod(shape) for shape in shapes.values())  # Wemb, the LSTMs', U and b of two classes
         state = OPTIMIZERS[self.optimizer]
         copies = 2 * (1 + state) + 2  # parameters and state, each again as saved; gradients; best parameters
+        copies += 2 * (self.ensemble - 1)  # an ensemble's finished models, and their copies as saved
         directions = 2 if self.bidirectional else 1
         return (count * copies + directions * self.n_words * 4 * self.dim_proj) * self._itemsize()
 
@@ -202,7 +208,7 @@ class Options:
             return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
         positive, per_epoch = "a positive integer", "a positive integer, or -1 for once per epoch"
-        for name in ("dim_proj", "patience", "max_epochs", "dispFreq", "batch_size", "valid_batch_size"):
+        for name in ("dim_proj", "patience", "max_epochs", "dispFreq", "batch_size", "valid_batch_size", "ensemble"):
             yield name, integer(getattr(self, name), 1), positive
         for name in ("truncate", "bucket"):
             yield name, integer(getattr(self, name), 0), "a non-negative integer (0: off)"
