@@ -182,11 +182,13 @@ def _ensemble_curves(ax, x, errs, model):
     for k in numpy.unique(model.history_models):
         rows = model.history_models == k
         ax.plot(x[rows], errs[rows, 0], marker="o", markersize=3, label=f"model {k + 1}: validation error")
-    marks = (("valid_err", "validation", dict(facecolors="none", edgecolors="black")), ("test_err", "test", {}))
+    marks = (
+        ("valid_err", "validation", dict(marker="o", s=100, facecolors="none", edgecolors="black")),
+        ("test_err", "test", dict(marker="x", s=80, color="black")),
+    )
     for name, what, style in marks:
         if name in model.final:
             value = float(model.final[name])
-            style = dict(marker="o", s=100, **style) if style else dict(marker="x", s=80, color="black")
             ax.scatter([x[-1]], [value], zorder=3, label=f"the ensemble's {what} error ({value:.3f})", **style)
 
 

@@ -135,11 +135,10 @@ class ModelFile:
                 f"killed between its files); copy the right one beside the model"
             )
 
-    def check_params(self, shapes, given="these options", members=1):
+    def check_params(self, shapes, given="these options"):
         """Raise ModelFileError unless every parameter of ``shapes`` (name -> shape, which ``given``
-        options need) is here, with its shape, for the first ``members`` models."""
-        for m in range(members):
-            params = self.members[m] if m < len(self.members) else {}
+        options need) is here, with its shape, for each model."""
+        for m, params in enumerate(self.members):
             missing = [member_key(m, k) for k in shapes if k not in params]
             if missing:
                 raise ModelFileError(f"{self.path}: these parameters are not in the archive: {', '.join(missing)}")
@@ -172,8 +171,7 @@ def read_checked_model(path, dictionary_given=False):
         model.check_companion("dictionary", dictionary_path(path))
     options = _model_options(model)
     shapes = param_shapes(**shape_options(options))
-    given = "dim_proj={dim_proj}, n_words={n_words} and ydim={ydim}".format(**options)
-    model.check_params(shapes, given, len(model.members))
+    model.check_params(shapes, "dim_proj={dim_proj}, n_words={n_words} and ydim={ydim}".format(**options))
     return model, options
 
 
@@ -212,11 +210,10 @@ def write_model(
     saveto, params, history_errs, history_updates=(), options=None, dictionary=None, history_models=None, **final
 ):
     """Write the model npz (the parameters, ``history_errs`` as (n, 2), ``history_updates``, an ensemble's
-    ``history_models``, ``final``) and
-    its companions, the ``options`` and the word ``dictionary`` (a dict, or its ``dictionary_json``, which a
-    run that saves often encodes once), all of them or none of them; the npz records each companion's
-    SHA-256. A companion that is None is not written, and one left there by an earlier model is removed, so
-    that the files at ``saveto`` are this model's alone."""
+    ``history_models``, ``final``) and its companions, the ``options`` and the word ``dictionary`` (a dict,
+    or its ``dictionary_json``, which a run that saves often encodes once), all of them or none of them; the
+    npz records each companion's SHA-256. A companion that is None is not written, and one left there by an
+    earlier model is removed, so that the files at ``saveto`` are this model's alone."""
     history = numpy.asarray(history_errs, dtype="float64").reshape(-1, 2)
     updates = numpy.asarray(history_updates, dtype="int64")
     if isinstance(dictionary, dict):

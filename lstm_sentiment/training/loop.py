@@ -327,10 +327,9 @@ class Training:
         s, o = self.state, self.options
         members = s.members(params)
         errs, updates, models = joined_history(members)
-        ensemble = dict(history_models=models) if len(members) > 1 else {}
-        params = files.member_params([m.params for m in members])
-        words = self.data.dictionary_json
-        files.write_model(o.saveto, params, errs, updates, self.model_options, words, **ensemble, **final)
+        params, words = files.member_params([m.params for m in members]), self.data.dictionary_json
+        models = models if len(members) > 1 else None  # history_models: an ensemble's only
+        files.write_model(o.saveto, params, errs, updates, self.model_options, words, models, **final)
 
     def interrupted(self, signame):
         """Save the model and a checkpoint, then raise TrainingInterrupted saying how to resume."""
