@@ -22,6 +22,8 @@ from lstm_sentiment.kernel.ops import (
     LSTMFromIds,
     LSTMGrad,
     LSTMGradFromIds,
+    MaxPool,
+    MaxPoolGrad,
     ScatterAdd,
     _distinct,
     lstm_fused,
@@ -181,7 +183,9 @@ def _passes(T=40, B=13, D=8, seed=11):
         dW, dU = numpy.empty((D, 4 * D)), numpy.empty((D, 4 * D))
         assert not forward(T, B, D, *map(address, (emb, mask, W, b, U, h, c, gates, pool)))
         arrays = (emb, mask, W, U, h, c, gates)
-        assert not backward(T, B, D, *map(address, arrays), None, *map(address, (dpool, demb, dW, db, dU)))
+        assert not backward(
+            T, B, D, *map(address, arrays), None, address(dpool), None, None, *map(address, (demb, dW, db, dU))
+        )
         return h, c, gates, pool, demb, dW, db, dU
 
     return run
@@ -441,7 +445,17 @@ def test_the_embeddings_gradient_is_written_in_every_row_zeros_where_the_batch_h
     )
     arrays = (Wemb, words, where, mask, W, U, h, c, gates)
     status = function("lstm_backward_words", "float64")(
-        T, B, D, len(words), n, *map(address, arrays), None, *map(address, (dpool, dWemb, dW, db, dU))
+        T,
+        B,
+        D,
+        len(words),
+        n,
+        *map(address, arrays),
+        None,
+        address(dpool),
+        None,
+        None,
+        *map(address, (dWemb, dW, db, dU)),
     )
     assert status == 0
     absent = numpy.setdiff1d(numpy.arange(n), words)
@@ -495,6 +509,75 @@ def test_training_by_words_refuses_bad_ids_and_shapes_before_the_kernel():
         inputs = dict(grad, **{wrong: grad[wrong][..., :-1]})
         with pytest.raises(ValueError, match=f"LSTMGradFromIds: {wrong} has shape"):
             LSTMGradFromIds().perform(None, list(inputs.values()), storage)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_max_pool_and_its_gradient_equal_the_plain_graph_with_ties_and_empty_reviews(dtype):
+    """MaxPool against ``switch(mask > 0, h, -inf).max(0)`` and MaxPoolGrad against that graph's gradient:
+    dmax at every real step that ties for the maximum, nothing at masked steps (which hold larger
+    values), and -inf and no gradient for an empty review."""
+    T, B, D = 6, 5, 7
+    rng = numpy.random.RandomState(3)
+    mask = _mask(T, B, rng, fractional=False).astype(dtype)  # review 0 of every step, review 1 of none
+    h = rng.randn(T, B, D).astype(dtype)
+    h[1, 0, :3] = h[3, 0, :3] = 5  # a tie for the maximum
+    h[mask == 0] = 10
+    dmax = rng.randn(B, D).astype(dtype)
+    h_, mask_, dmax_ = tensor.tensor3(dtype=dtype), tensor.matrix(dtype=dtype), tensor.matrix(dtype=dtype)
+    plain, fused = tensor.switch(mask_[:, :, None] > 0, h_, -numpy.inf).max(axis=0), MaxPool()(h_, mask_)
+    (plain, dplain), (pool, dh) = (
+        backend.function([h_, mask_, dmax_], [out, tensor.grad((out * dmax_).sum(), h_)])(h, mask, dmax)
+        for out, backend in ((plain, Backend(False)), (fused, Backend()))
+    )
+    numpy.testing.assert_array_equal(pool, plain)
+    numpy.testing.assert_array_equal(dh, dplain)
+    assert pool.dtype == dh.dtype == dtype and (pool[1] == -numpy.inf).all() and not dh[:, 1].any()
+    assert (dh[[1, 3], 0, :3] == dmax[0, :3]).all() and numpy.count_nonzero(dh[:, 0, :3]) == 6
+    assert not dh[mask == 0].any()
+
+
+def _perform(op, *inputs):
+    storage = [[None] for _ in op.make_node(*inputs).outputs]
+    op.perform(None, list(inputs), storage)
+    return [s[0] for s in storage]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_max_pooling_gradient_in_the_kernel_equals_that_of_max_pool_grad(threads, dtype):
+    """LSTMGrad and LSTMGradFromIds given max pooling's pmax and dmax (``max_pooled``), against the same
+    Ops given the dh that MaxPoolGrad makes of them plus mean pooling's mask * dpool: ties at two
+    real steps and an empty review included."""
+    T, B, D, n = 9, 6, 5, 20
+    rng = numpy.random.RandomState(5)
+    mask = _mask(T, B, rng, fractional=False).astype(dtype)
+    ids = numpy.where(mask > 0, rng.randint(0, n, size=(T, B)), 0)
+    Wemb, W, U = ((0.5 * rng.randn(*shape)).astype(dtype) for shape in ((n, D), (D, 4 * D), (D, 4 * D)))
+    b, dpool, dmax = (rng.randn(*shape).astype(dtype) for shape in ((4 * D,), (B, D), (B, D)))
+    h, c, gates, _ = _perform(LSTMFromIds("train_pooled"), Wemb, ids, mask, W, b, U)
+    h[2, 0, :2] = h[4, 0, :2] = h.max() + 1  # a tie for the maximum (h is the backward pass's input)
+    (pmax,) = _perform(MaxPool(), h, mask)
+    (dh,) = _perform(MaxPoolGrad(), h, mask, pmax, dmax)
+    dh += mask[:, :, None] * dpool[None]
+    emb = Wemb[ids].reshape(T, B, D)
+    for op, inputs in [
+        (LSTMGrad, (emb, mask, W, U, h, c, gates)),
+        (LSTMGradFromIds, (Wemb, ids, mask, W, U, h, c, gates)),
+    ]:
+        expected = _perform(op(pooled=False), *inputs, dh)
+        fused = _perform(op(pooled=True, max_pooled=True), *inputs, dpool, pmax, dmax)
+        rtol = 1e-5 if dtype == "float32" else 1e-12
+        for name, a, b in zip(["demb", "dW", "db", "dU"], expected, fused):
+            numpy.testing.assert_allclose(
+                b, a, rtol=rtol, atol=rtol * numpy.abs(a).max(), err_msg=f"{op.__name__} {name}"
+            )
+        with pytest.raises(ValueError, match=re.escape(f"{op.__name__}: dmax has shape (6, 4), expected (6, 5)")):
+            _perform(op(pooled=True, max_pooled=True), *inputs, dpool, pmax, dmax[:, :-1])
+
+
+def test_max_pool_refuses_a_mask_of_another_shape():
+    h = numpy.ones((3, 5, 2))
+    with pytest.raises(ValueError, match=re.escape("MaxPool: mask has shape (5, 3), expected (3, 5)")):
+        _perform(MaxPool(), h, numpy.ones((5, 3)))
 
 
 def test_wrong_shapes_are_reported():

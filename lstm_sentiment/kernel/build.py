@@ -112,9 +112,9 @@ def _declare(lib):
     ptr, i = ctypes.c_void_p, ctypes.c_int
     for suffix in ("f32", "f64"):
         getattr(lib, f"lstm_forward_{suffix}").argtypes = [i, i, i] + [ptr] * 9
-        getattr(lib, f"lstm_backward_{suffix}").argtypes = [i, i, i] + [ptr] * 13
+        getattr(lib, f"lstm_backward_{suffix}").argtypes = [i, i, i] + [ptr] * 15
         getattr(lib, f"lstm_forward_words_{suffix}").argtypes = [i, i, i, i] + [ptr] * 11
-        getattr(lib, f"lstm_backward_words_{suffix}").argtypes = [i, i, i, i, ctypes.c_longlong] + [ptr] * 15
+        getattr(lib, f"lstm_backward_words_{suffix}").argtypes = [i, i, i, i, ctypes.c_longlong] + [ptr] * 17
         getattr(lib, f"adadelta_{suffix}").argtypes = [ctypes.c_long] + [ptr] * 4
         getattr(lib, f"adadelta_{suffix}").restype = None
         rows = f"adadelta_rows_{suffix}"
@@ -127,6 +127,8 @@ def _declare(lib):
         getattr(lib, f"lstm_pooled_ids_{suffix}").argtypes = [i, i, i, ctypes.c_longlong] + [ptr] * 5
         getattr(lib, f"lstm_maths_{suffix}").argtypes = [ctypes.c_long] + [ptr] * 3
         getattr(lib, f"lstm_maths_{suffix}").restype = None
+        getattr(lib, f"max_pool_{suffix}").argtypes = [i, i, i] + [ptr] * 3
+        getattr(lib, f"max_pool_{suffix}").restype = None
     lib.lstm_set_threads.argtypes = [i]
     lib.same_bytes.argtypes = [ctypes.c_size_t, ptr, ptr]
     lib.distinct_words.argtypes = [ctypes.c_longlong, ctypes.c_longlong] + [ptr] * 3

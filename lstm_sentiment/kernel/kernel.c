@@ -618,6 +618,7 @@ typedef struct {
     const long long *ids; /* with table: the word of each (t, b), whose projection is a row of table */
     long long table_rows; /* with table: its rows, from whose end a negative id counts */
     const REAL *emb, *mask, *W, *b, *U, *h, *c, *gates, *dh, *dpool, *table;
+    const REAL *pmax, *dmax; /* backward with max pooling: each unit's maximum over the real steps, its gradient */
     REAL *hw, *cw, *gw, *pool;
     int ring; /* hw and cw hold two steps, in turn, not T */
     int part; /* which of the pass's jobs this is */
@@ -796,8 +797,11 @@ static void *F(backward_rows)(void *arg) {
             const size_t at = (size_t)t * B + r;
             if (a->dpool) /* mean pooling's gradient: dh[t] = mask[t] * dpool */
                 for (int k = 0; k < D; k++) dhc[(size_t)q * D + k] += m[r] * a->dpool[(size_t)r * D + k];
-            else
+            else if (a->dh)
                 for (int k = 0; k < D; k++) dhc[(size_t)q * D + k] += a->dh[at * D + k];
+            if (a->dmax && m[r] > 0) /* max pooling's: dmax at each step where h[t] is the maximum */
+                for (int k = 0; k < D; k++)
+                    if (a->h[at * D + k] == a->pmax[(size_t)r * D + k]) dhc[(size_t)q * D + k] += a->dmax[(size_t)r * D + k];
             if (m[r] == 0) {
                 if (!words) memset(a->demb + at * D, 0, sizeof(REAL) * D);
                 continue;
@@ -945,16 +949,19 @@ static void F(add_parts)(int nt, int D, const REAL *sums, REAL *dW, REAL *db, RE
 }
 
 /* Given dh (T,B,D), the gradient of the cost for every h[t] (or, with dh NULL, dpool (B,D), that
- * for the sum over t of mask * h), and the forward pass's inputs, h, c and gates: the gradients
- * for emb (T,B,D), W and U (D,4D) and b (4D). Each thread sums its rows' share of dW, dU and db;
- * the shares are then added in a fixed order. */
+ * for the sum over t of mask * h, or neither), and the forward pass's inputs, h, c and gates: the
+ * gradients for emb (T,B,D), W and U (D,4D) and b (4D). Unless dmax is NULL, dh[t] gets dmax (B,D)
+ * too where the mask is positive and h[t] equals pmax (B,D): the gradient of max pooling. Each
+ * thread sums its rows' share of dW, dU and db; the shares are then added in a fixed order. */
 int F(lstm_backward)(int T, int B, int D, const REAL *emb, const REAL *mask, const REAL *W,
-                     const REAL *U, const REAL *h, const REAL *c, const REAL *gates,
-                     const REAL *dh, const REAL *dpool, REAL *demb, REAL *dW, REAL *db, REAL *dU) {
+                     const REAL *U, const REAL *h, const REAL *c, const REAL *gates, const REAL *dh,
+                     const REAL *dpool, const REAL *pmax, const REAL *dmax, REAL *demb, REAL *dW, REAL *db,
+                     REAL *dU) {
     const int G = 4 * D, nt = threads(B);
     REAL *sums = malloc(sizeof(REAL) * ((size_t)nt * (2 * D + 1) * G + 1));
     F(job) proto = {.T = T, .B = B, .D = D, .emb = emb, .mask = mask, .W = W, .U = U, .h = h, .c = c,
-                    .gates = gates, .dh = dh, .dpool = dh ? NULL : dpool, .demb = demb, .sums = sums};
+                    .gates = gates, .dh = dh, .dpool = dh ? NULL : dpool, .pmax = pmax, .dmax = dmax,
+                    .demb = demb, .sums = sums};
     if (!sums || F(parallel)(F(backward_rows), proto)) { free(sums); return -1; }
     F(add_parts)(nt, D, sums, dW, db, dU);
     free(sums);
@@ -1103,7 +1110,7 @@ int F(lstm_forward_words)(int T, int B, int D, int nw, const REAL *Wemb, const l
 int F(lstm_backward_words)(int T, int B, int D, int nw, long long n, const REAL *Wemb, const long long *words,
                            const long long *where, const REAL *mask, const REAL *W, const REAL *U,
                            const REAL *h, const REAL *c, const REAL *gates, const REAL *dh, const REAL *dpool,
-                           REAL *dWemb, REAL *dW, REAL *db, REAL *dU) {
+                           const REAL *pmax, const REAL *dmax, REAL *dWemb, REAL *dW, REAL *db, REAL *dU) {
     const int G = 4 * D, nt = threads(B);
     long long real = 0;
     for (size_t tb = 0; tb < (size_t)T * B; tb++) real += mask[tb] != 0;
@@ -1114,7 +1121,8 @@ int F(lstm_backward_words)(int T, int B, int D, int nw, long long n, const REAL 
     int status = -1;
     if (!sums || !dx || !slot || !occ || !start) goto done;
     F(job) rows = {.T = T, .B = B, .D = D, .emb = NULL, .mask = mask, .W = W, .U = U, .h = h, .c = c,
-                   .gates = gates, .dh = dh, .dpool = dh ? NULL : dpool, .sums = sums, .dxall = dx, .slot = slot};
+                   .gates = gates, .dh = dh, .dpool = dh ? NULL : dpool, .pmax = pmax, .dmax = dmax, .sums = sums,
+                   .dxall = dx, .slot = slot};
     if (F(parallel)(F(backward_rows), rows)) goto done;
     for (size_t tb = 0; tb < (size_t)T * B; tb++) /* each word's pairs, in the order of t, then r */
         if (mask[tb] != 0) start[where[tb] + 2]++;
@@ -1159,6 +1167,19 @@ int F(scatter_add)(long long n, int D, long long K, const REAL *y, const long lo
     for (int i = 0; i < nt; i++) parts[i] = (F(scatter)){n, K, n * i / nt, n * (i + 1) / nt, D, y, idx, out};
     run_jobs(F(scatter_part), parts, nt, sizeof(F(scatter)));
     return 0;
+}
+
+/* out (B,D) = the maximum over the steps t of h (T,B,D) where mask (T,B) is positive: max pooling over
+ * the real steps; -inf where there is none, and NaN where a real step's value is NaN, as NumPy's max. */
+void F(max_pool)(int T, int B, int D, const REAL *h, const REAL *mask, REAL *out) {
+    for (size_t k = 0; k < (size_t)B * D; k++) out[k] = -INFINITY;
+    for (size_t t = 0; t < (size_t)T; t++)
+        for (size_t r = 0; r < (size_t)B; r++) {
+            if (!(mask[t * B + r] > 0)) continue;
+            REAL *restrict o = out + r * D;
+            const REAL *restrict v = h + (t * B + r) * D;
+            for (int k = 0; k < D; k++) o[k] = v[k] > o[k] || v[k] != v[k] ? v[k] : o[k];
+        }
 }
 
 /* An optimizer's step over values [begin, end) of a parameter p, in place: g its gradient,

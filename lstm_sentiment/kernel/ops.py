@@ -4,6 +4,8 @@
 ``lstm.lstm_layer``'s input projection and scan over ``_step``, and its
 gradient is theirs: one call into C per minibatch instead of a loop of
 small ops, with the time loop's products on the active rows only.
+``MaxPool`` is max pooling over the real steps, whose gradient a rewrite
+hands to the LSTM's (``max_pooled``).
 ``Adadelta``, ``AdadeltaRows`` and ``Adam`` are the optimizers' steps (one
 Op for all of a model's parameters, one pass over each) and ``ScatterAdd``
 the embedding's gradient, in one pass. The rewrites at
@@ -25,7 +27,7 @@ from pytensor.graph.rewriting.basic import node_rewriter
 from pytensor.tensor.basic import Alloc, MakeVector, get_underlying_scalar_constant_value
 from pytensor.tensor.elemwise import DimShuffle
 from pytensor.tensor.exceptions import NotScalarConstantError
-from pytensor.tensor.math import Sum, mul
+from pytensor.tensor.math import Sum, add, mul
 from pytensor.tensor.shape import Reshape, Shape_i, SpecifyShape
 from pytensor.tensor.subtensor import AdvancedIncSubtensor1, AdvancedSubtensor1
 from pytensor.tensor.type import integer_dtypes
@@ -261,36 +263,62 @@ class LSTMFromIds(Op):
         return [(B, D)] if self.output == "pooled" else [(T, B, D), (T, B, D), (T, B, G), (B, D)]
 
 
-class LSTMGradFromIds(Op):
-    """(Wemb, ids, mask, W, U, h, c, gates, dpool) -> the gradients of the cost for Wemb, W, b and U,
-    of ``LSTMFromIds("train_pooled")``, given dpool (B, D), that for its pooled sum.
+class _MaxPooled:
+    """What LSTMGradFromIds and LSTMGrad share: with ``max_pooled``, two more inputs after the
+    gradient for h, pmax and dmax (B, D): the units' maxima over the real steps (``MaxPool``) and
+    their gradient, which the kernel adds to dh[t] where h[t] is the maximum (``MaxPoolGrad``), so
+    that max pooling's gradient is never made as a (T, B, D) array."""
 
-    ``LSTMGrad(pooled=True)`` followed by the embedding lookup's gradient, made
+    def __init__(self, pooled=True, max_pooled=False):
+        self.pooled, self.max_pooled = pooled, max_pooled
+
+    def _maxima(self, inputs):
+        """The inputs before pmax and dmax, and those two (None without ``max_pooled``)."""
+        return (inputs[:-2], *inputs[-2:]) if self.max_pooled else (inputs, None, None)
+
+    def _check_maxima(self, pmax, dmax, B, D, dtype):
+        if self.max_pooled:
+            _check_shapes(type(self).__name__, dict(pmax=(B, D), dmax=(B, D)), dict(pmax=pmax, dmax=dmax), dtype)
+
+
+class LSTMGradFromIds(_MaxPooled, Op):
+    """(Wemb, ids, mask, W, U, h, c, gates, dpool) -> the gradients of the cost for Wemb, W, b and U,
+    of the LSTM over ``Wemb[ids]``, given dpool (B, D), that for its pooled sum (or, without
+    ``pooled``, dh (T, B, D), that for every h[t]); with ``max_pooled``, pmax and dmax after.
+
+    ``LSTMGrad`` followed by the embedding lookup's gradient, made
     per distinct word instead of per (step, review) pair: each word's dpreact
     summed over its pairs, then its row of Wemb's gradient and its share of W's
     (``lstm_backward_words`` in the kernel). The rows of Wemb's gradient for
     words not in ``ids`` are zero.
     """
 
-    __props__ = ()
+    __props__ = ("pooled", "max_pooled")
 
-    def make_node(self, Wemb, ids, mask, W, U, h, c, gates, dpool):
-        Wemb, ids, W, U, h, c, gates, dpool = map(tensor.as_tensor_variable, (Wemb, ids, W, U, h, c, gates, dpool))
+    def make_node(self, Wemb, ids, mask, W, U, h, c, gates, dpool, *maxima):
+        Wemb, ids, W, U, h, c, gates, dpool, *maxima = map(
+            tensor.as_tensor_variable, (Wemb, ids, W, U, h, c, gates, dpool, *maxima)
+        )
         mask = tensor.cast(tensor.as_tensor_variable(mask), Wemb.dtype)
-        if any(v.dtype != Wemb.dtype for v in (W, U, h, c, gates, dpool)) or ids.dtype not in integer_dtypes:
+        if len(maxima) != 2 * self.max_pooled:
+            raise TypeError("LSTMGradFromIds takes pmax and dmax after dpool exactly when max_pooled")
+        if any(v.dtype != Wemb.dtype for v in (W, U, h, c, gates, dpool, *maxima)) or ids.dtype not in integer_dtypes:
             raise TypeError("LSTMGradFromIds needs integer ids and every other input of Wemb's dtype")
         if ids.ndim != 2:
             raise TypeError("LSTMGradFromIds needs ids (T, B), as the mask")
         b = tensor.tensor(dtype=Wemb.dtype, shape=(None,))
-        return Apply(self, [Wemb, ids, mask, W, U, h, c, gates, dpool], [Wemb.type(), W.type(), b, W.type()])
+        inputs = [Wemb, ids, mask, W, U, h, c, gates, dpool, *maxima]
+        return Apply(self, inputs, [Wemb.type(), W.type(), b, W.type()])
 
     def perform(self, node, inputs, output_storage):
         _check_sizes("LSTMGradFromIds", *inputs[5].shape)
-        Wemb, ids, mask, W, U, h, c, gates, dpool = _contiguous(*inputs)
+        inputs, pmax, dmax = self._maxima(_contiguous(*inputs))
+        Wemb, ids, mask, W, U, h, c, gates, dpool = inputs
         (T, B, D), n = h.shape, Wemb.shape[0]
         expected = dict(Wemb=(n, D), ids=(T, B), mask=(T, B), W=(D, 4 * D), U=(D, 4 * D), c=(T, B, D))
-        expected.update(gates=(T, B, 4 * D), dpool=(B, D))
+        expected.update(gates=(T, B, 4 * D), dpool=(B, D) if self.pooled else (T, B, D))
         _check_shapes("LSTMGradFromIds", expected, dict(zip(expected, (Wemb, ids, mask, W, U, c, gates, dpool))))
+        self._check_maxima(pmax, dmax, B, D, h.dtype)
         words, where = _distinct("LSTMGradFromIds", ids, n)
         dWemb, dW, db, dU = (
             numpy.empty(Wemb.shape, Wemb.dtype),  # the kernel writes zeros in the rows of words not in ids
@@ -298,7 +326,8 @@ class LSTMGradFromIds(Op):
             numpy.empty(4 * D, W.dtype),
             numpy.empty_like(U),
         )
-        arrays = (Wemb, words, where, mask, W, U, h, c, gates, None, dpool, dWemb, dW, db, dU)
+        dh, dpool = (None, dpool) if self.pooled else (dpool, None)
+        arrays = (Wemb, words, where, mask, W, U, h, c, gates, dh, dpool, pmax, dmax, dWemb, dW, db, dU)
         _check(function("lstm_backward_words", h.dtype)(T, B, D, len(words), n, *map(_address_or_none, arrays)))
         for storage, value in zip(output_storage, (dWemb, dW, db, dU)):
             storage[0] = value
@@ -308,31 +337,36 @@ class LSTMGradFromIds(Op):
         return [Wemb, W, (W[1],), U]
 
 
-class LSTMGrad(Op):
+class LSTMGrad(_MaxPooled, Op):
     """(emb, mask, W, U, h, c, gates, dh) -> the gradients of the cost for emb, W, b and U.
 
     With ``pooled``, the last input is instead dpool (B, D), the gradient for
-    the sum over time of mask * h, whose gradient for h[t] is mask[t] * dpool.
+    the sum over time of mask * h, whose gradient for h[t] is mask[t] * dpool;
+    with ``max_pooled``, pmax and dmax come after it (``_MaxPooled``).
     """
 
-    __props__ = ("pooled",)
+    __props__ = ("pooled", "max_pooled")
 
-    def __init__(self, pooled=False):
-        self.pooled = pooled
+    def __init__(self, pooled=False, max_pooled=False):
+        super().__init__(pooled, max_pooled)
 
-    def make_node(self, emb, mask, W, U, h, c, gates, dh):
-        inputs = [tensor.as_tensor_variable(v) for v in (emb, mask, W, U, h, c, gates, dh)]
+    def make_node(self, emb, mask, W, U, h, c, gates, dh, *maxima):
+        if len(maxima) != 2 * self.max_pooled:
+            raise TypeError("LSTMGrad takes pmax and dmax after dh exactly when max_pooled")
+        inputs = [tensor.as_tensor_variable(v) for v in (emb, mask, W, U, h, c, gates, dh, *maxima)]
         emb, W = inputs[0], inputs[2]
         b = tensor.tensor(dtype=emb.dtype, shape=(None,))
         return Apply(self, inputs, [emb.type(), W.type(), b, W.type()])
 
     def perform(self, node, inputs, output_storage):
         _check_sizes("LSTMGrad", *inputs[4].shape)
-        emb, mask, W, U, h, c, gates, dh = _contiguous(*inputs)
+        inputs, pmax, dmax = self._maxima(_contiguous(*inputs))
+        emb, mask, W, U, h, c, gates, dh = inputs
         T, B, D = h.shape
         expected = dict(emb=(T, B, D), mask=(T, B), W=(D, 4 * D), U=(D, 4 * D), h=(T, B, D), c=(T, B, D))
         expected.update(gates=(T, B, 4 * D), dh=(B, D) if self.pooled else (T, B, D))
         _check_shapes("LSTMGrad", expected, dict(zip(expected, (emb, mask, W, U, h, c, gates, dh))))
+        self._check_maxima(pmax, dmax, B, D, h.dtype)
         demb, dW, db, dU = (
             numpy.empty_like(emb),
             numpy.empty_like(W),
@@ -340,7 +374,7 @@ class LSTMGrad(Op):
             numpy.empty_like(U),
         )
         dh, dpool = (None, dh) if self.pooled else (dh, None)
-        arrays = (emb, mask, W, U, h, c, gates, dh, dpool, demb, dW, db, dU)
+        arrays = (emb, mask, W, U, h, c, gates, dh, dpool, pmax, dmax, demb, dW, db, dU)
         _check(function("lstm_backward", h.dtype)(T, B, D, *map(_address_or_none, arrays)))
         for storage, value in zip(output_storage, (demb, dW, db, dU)):
             storage[0] = value
@@ -348,6 +382,56 @@ class LSTMGrad(Op):
     def infer_shape(self, fgraph, node, shapes):
         emb, _, W, U = shapes[:4]
         return [emb, W, (W[1],), U]
+
+
+class MaxPool(Op):
+    """(h, mask) -> (B, D): each unit's maximum over the steps where the mask is positive, as
+    ``tensor.switch(mask[:, :, None] > 0, h, -inf).max(axis=0)`` (max pooling), in one pass."""
+
+    __props__ = ()
+
+    def make_node(self, h, mask):
+        h = tensor.as_tensor_variable(h)
+        mask = tensor.cast(tensor.as_tensor_variable(mask), h.dtype)
+        if h.ndim != 3 or mask.ndim != 2 or h.dtype not in FLOATS:
+            raise TypeError("MaxPool needs float h (T, B, D) and mask (T, B)")
+        return Apply(self, [h, mask], [tensor.matrix(dtype=h.dtype)])
+
+    def perform(self, node, inputs, output_storage):
+        h, mask = _contiguous(*inputs)
+        T, B, D = h.shape
+        _check_shapes("MaxPool", {"mask": (T, B)}, {"mask": mask}, h.dtype)
+        out = numpy.empty((B, D), dtype=h.dtype)
+        function("max_pool", h.dtype)(T, B, D, *map(address, (h, mask, out)))
+        output_storage[0][0] = out
+
+    def infer_shape(self, fgraph, node, shapes):
+        (_, B, D), _ = shapes
+        return [(B, D)]
+
+    def pullback(self, inputs, outputs, output_grads):
+        h, mask = inputs
+        return [MaxPoolGrad()(h, mask, outputs[0], output_grads[0]), grad_undefined(self, 1, mask)]
+
+
+class MaxPoolGrad(Op):
+    """(h, mask, pmax, dmax) -> dh (T, B, D): dmax where the mask is positive and h equals its
+    maximum pmax, else 0; the plain graph's gradient of max pooling, ties included. A rewrite hands
+    pmax and dmax to the LSTM's gradient instead (``_MaxPooled``)."""
+
+    __props__ = ()
+
+    def make_node(self, h, mask, pmax, dmax):
+        h, mask, pmax, dmax = map(tensor.as_tensor_variable, (h, mask, pmax, dmax))
+        return Apply(self, [h, mask, pmax, dmax], [h.type()])
+
+    def perform(self, node, inputs, output_storage):
+        h, mask, pmax, dmax = inputs
+        top = (mask[:, :, None] > 0) & (h == pmax[None])
+        output_storage[0][0] = numpy.where(top, dmax[None], 0).astype(h.dtype)
+
+    def infer_shape(self, fgraph, node, shapes):
+        return [shapes[0]]
 
 
 class _Steps(Op):
@@ -520,6 +604,11 @@ def lstm_fused(emb, mask, W, b, U):
     return LSTM()(emb, mask, W, b, U)[0]
 
 
+def max_pool(h, mask):
+    """(B, D): the maximum of h (T, B, D) over the real steps, as ``model.lstm.pooled``'s plain graph."""
+    return MaxPool()(h, mask)
+
+
 @node_rewriter([Adadelta, AdadeltaRows, Adam])
 def local_step_inplace(fgraph, node):
     if not node.op.inplace:
@@ -603,11 +692,13 @@ def local_lstm_pooled(fgraph, node):
     return dict(zip(node.outputs, new[:3])) | {pool: new[3].astype(pool.dtype)}
 
 
-@node_rewriter([LSTMGrad])
+@node_rewriter([LSTMGrad, LSTMGradFromIds])
 def local_lstm_grad_pooled(fgraph, node):
-    """LSTMGrad of dh = dpool[None] * mask[:, :, None] (mean pooling's gradient) -> LSTMGrad(pooled=True)
-    of dpool: the kernel multiplies by the mask as it goes, and dh is never made."""
-    dh, mask = node.inputs[7], node.inputs[1]
+    """LSTMGrad (or LSTMGradFromIds) of dh = dpool[None] * mask[:, :, None] (mean pooling's gradient) ->
+    the same Op with ``pooled=True``, of dpool: the kernel multiplies by the mask as it goes, and dh is
+    never made."""
+    at, mask = _grad_inputs(node)
+    dh = node.inputs[at]
     if node.op.pooled or not (dh.owner and dh.owner.op == mul and len(dh.owner.inputs) == 2):
         return None
     for dpool, m in (dh.owner.inputs, dh.owner.inputs[::-1]):
@@ -615,7 +706,38 @@ def local_lstm_grad_pooled(fgraph, node):
             expanded = (
                 dpool.owner and isinstance(dpool.owner.op, DimShuffle) and dpool.owner.op.new_order == ("x", 0, 1)
             )
-            return LSTMGrad(pooled=True)(*node.inputs[:7], dpool.owner.inputs[0] if expanded else dpool[0])
+            dpool = dpool.owner.inputs[0] if expanded else dpool[0]
+            new = type(node.op)(pooled=True, max_pooled=node.op.max_pooled)
+            return new(*node.inputs[:at], dpool, *node.inputs[at + 1 :])
+    return None
+
+
+def _grad_inputs(node):
+    """Of an LSTMGrad or LSTMGradFromIds node: where its gradient for h (dh or dpool) is among its
+    inputs, and its mask."""
+    return (7, node.inputs[1]) if isinstance(node.op, LSTMGrad) else (8, node.inputs[2])
+
+
+@node_rewriter([LSTMGrad, LSTMGradFromIds])
+def local_lstm_grad_max(fgraph, node):
+    """LSTMGrad (or LSTMGradFromIds) of dh = MaxPoolGrad(h, mask, pmax, dmax), alone or added to another
+    term, where h and mask are the LSTM's own -> the same Op with ``max_pooled``, of that other term (or
+    of a zero dpool) and pmax and dmax: the kernel adds dmax at each maximum as it goes."""
+    at, mask = _grad_inputs(node)
+    dh, h = node.inputs[at], node.inputs[at - 3]
+    if node.op.max_pooled or not dh.owner:
+        return None
+    terms = dh.owner.inputs if dh.owner.op == add and len(dh.owner.inputs) == 2 else [dh]
+    for i, term in enumerate(terms):
+        pool = term.owner
+        if pool and isinstance(pool.op, MaxPoolGrad) and pool.inputs[0] is h and pool.inputs[1] is mask:
+            pmax, dmax = pool.inputs[2:]
+            if len(terms) == 1:
+                pooled, rest = True, tensor.zeros_like(dmax)
+            else:
+                pooled, rest = node.op.pooled, terms[1 - i]
+            new = type(node.op)(pooled=pooled, max_pooled=True)
+            return new(*node.inputs[:at], rest, pmax, dmax)
     return None
 
 
@@ -667,11 +789,11 @@ def _shape_i(var, x, i):
 
 @node_rewriter([ScatterAdd])
 def local_lstm_grad_from_ids(fgraph, node):
-    """The embedding's gradient ``ScatterAdd(demb.reshape(-1, D), ids)`` of a pooled LSTMGrad's demb,
-    where the LSTM's input is ``Wemb[ids]`` -> LSTMGradFromIds (per word; demb is never made)."""
+    """The embedding's gradient ``ScatterAdd(demb.reshape(-1, D), ids)`` of an LSTMGrad's demb, where the
+    LSTM's input is ``Wemb[ids]`` -> LSTMGradFromIds (per word; demb is never made)."""
     y, idx, n, D = node.inputs
     grad = y.owner.inputs[0].owner if y.owner and isinstance(y.owner.op, Reshape) else None
-    if not (grad and grad.op == LSTMGrad(pooled=True) and y.owner.inputs[0] is grad.outputs[0]):
+    if not (grad and isinstance(grad.op, LSTMGrad) and y.owner.inputs[0] is grad.outputs[0]):
         return None
     if len(fgraph.clients[grad.outputs[0]]) != 1 or len(fgraph.clients[y]) != 1:
         return None
@@ -680,7 +802,7 @@ def local_lstm_grad_from_ids(fgraph, node):
         return None
     if not (_shape_i(n, lookup[0], 0) and _shape_i(D, lookup[0], 1)):
         return None
-    new = LSTMGradFromIds()(lookup[0], lookup[2], *grad.inputs[1:])
+    new = LSTMGradFromIds(grad.op.pooled, grad.op.max_pooled)(lookup[0], lookup[2], *grad.inputs[1:])
     return {node.outputs[0]: new[0]} | dict(zip(grad.outputs[1:], new[1:]))
 
 
@@ -701,5 +823,6 @@ GRAPH_REWRITES = (
     local_lstm_pooled,
     local_lstm_from_ids,
     local_lstm_grad_pooled,
+    local_lstm_grad_max,
 )
 INPLACE_REWRITES = (local_step_inplace,)

@@ -27,7 +27,7 @@ from pytensor.tensor.special import softmax
 from ..base.logs import logger
 from ..kernel.backend import Backend, default_floatX, kernel_on
 from ..kernel.classifier import classifier
-from ..kernel.ops import lstm_fused
+from ..kernel.ops import lstm_fused, max_pool
 from .files import encoder_options, features, read_model
 
 
@@ -203,14 +203,15 @@ def reverse_within(x, mask):
     return x[steps, tensor.arange(x.shape[1])[None, :]]
 
 
-def pooled(h, mask, pooling):
+def pooled(h, mask, pooling, fused=False):
     """(B, D) or (B, 2D) of the hidden states h (T, B, D) over the real steps: their mean (the
-    tutorial's), their maximum, or both joined (``mean_max``)."""
+    tutorial's), their maximum, or both joined (``mean_max``). With ``fused``, the maximum is the
+    kernel's ``max_pool`` (the same values, and its gradient handed to the LSTM's)."""
     parts = []
     if pooling in ("mean", "mean_max"):
         parts.append((h * mask[:, :, None]).sum(axis=0) / mask.sum(axis=0)[:, None])
     if pooling in ("max", "mean_max"):
-        parts.append(tensor.switch(mask[:, :, None] > 0, h, -numpy.inf).max(axis=0))
+        parts.append(max_pool(h, mask) if fused else tensor.switch(mask[:, :, None] > 0, h, -numpy.inf).max(axis=0))
     return joined(parts)
 
 
@@ -263,7 +264,9 @@ def build_model(tparams, options):
         if pooling == "mean" and backend.fused:  # the lines below as one Op, and its gradient as one
             pred, cost = fused_classifier(tparams, hs, mask, y, use_noise, rng, options["use_dropout"])
         else:
-            proj = joined([pooled(h, mask, pooling) for h in hs])  # (B, D): the tutorial's mean over real steps
+            proj = joined(
+                [pooled(h, mask, pooling, backend.fused) for h in hs]
+            )  # (B, D): the tutorial's mean over real steps
             if options["use_dropout"]:
                 proj = dropout_layer(proj, use_noise, rng)
 
