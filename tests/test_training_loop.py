@@ -641,10 +641,11 @@ def test_the_shipped_configs_load_and_pass_the_checks():
     assert full.maxlen == 0 and full.truncate > 0 and full.bucket > 0  # every training review, cut
     best = Options(**read_config(str(CONFIGS / "best.json")))
     best.check()
-    assert best.bidirectional and best.pooling == "mean_max" and best.ensemble == 3
-    assert {k: v for k, v in best.to_dict().items() if k not in ("bidirectional", "pooling", "ensemble", "saveto")} == {
-        k: v for k, v in full.to_dict().items() if k not in ("bidirectional", "pooling", "ensemble", "saveto")
-    }  # the full recipe, with the encoder beside the tutorial's, three times
+    assert best.bidirectional and best.pooling == "mean_max" and best.ensemble == 3 and best.n_words == 5000
+    changed = ("bidirectional", "pooling", "ensemble", "n_words", "saveto")
+    assert {k: v for k, v in best.to_dict().items() if k not in changed} == {
+        k: v for k, v in full.to_dict().items() if k not in changed
+    }  # the full recipe, with the encoder beside the tutorial's, three times, and half its words
 
 
 def test_lrate_decay_scales_the_step_of_each_epoch(marker_pkl, tmp_path):
