@@ -264,9 +264,8 @@ def build_model(tparams, options):
         if pooling == "mean" and backend.fused:  # the lines below as one Op, and its gradient as one
             pred, cost = fused_classifier(tparams, hs, mask, y, use_noise, rng, options["use_dropout"])
         else:
-            proj = joined(
-                [pooled(h, mask, pooling, backend.fused) for h in hs]
-            )  # (B, D): the tutorial's mean over real steps
+            # (B, D): the tutorial's mean over real steps (per direction and pooling)
+            proj = joined([pooled(h, mask, pooling, backend.fused) for h in hs])
             if options["use_dropout"]:
                 proj = dropout_layer(proj, use_noise, rng)
 
