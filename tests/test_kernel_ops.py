@@ -181,7 +181,7 @@ def _passes(T=40, B=13, D=8, seed=11):
         h, c, gates = numpy.empty((T, B, D)), numpy.empty((T, B, D)), numpy.empty((T, B, 4 * D))
         pool, demb, db = numpy.empty((B, D)), numpy.empty((T, B, D)), numpy.empty(4 * D)
         dW, dU = numpy.empty((D, 4 * D)), numpy.empty((D, 4 * D))
-        assert not forward(T, B, D, *map(address, (emb, mask, W, b, U, h, c, gates, pool)))
+        assert not forward(T, B, D, *map(address, (emb, mask, W, b, U, h, c, gates, pool)), None)
         arrays = (emb, mask, W, U, h, c, gates)
         assert not backward(
             T, B, D, *map(address, arrays), None, address(dpool), None, None, *map(address, (demb, dW, db, dU))
@@ -572,6 +572,32 @@ def test_max_pooling_gradient_in_the_kernel_equals_that_of_max_pool_grad(threads
             )
         with pytest.raises(ValueError, match=re.escape(f"{op.__name__}: dmax has shape (6, 4), expected (6, 5)")):
             _perform(op(pooled=True, max_pooled=True), *inputs, dpool, pmax, dmax[:, :-1])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pooled_max_keeps_the_maxima_of_max_pool_and_the_sum_without_storing_h(threads, dtype):
+    """LSTM("pooled_max") and LSTMFromIds("pooled_max") (prediction: h is never stored) against MaxPool
+    and the masked sum of the stored h: an empty review (-inf), a step of weight 0.3, negative ids and
+    padding ids that would change the maxima were they read."""
+    T, B, D, n = 23, 7, 6, 15
+    rng = numpy.random.RandomState(8)
+    mask = _mask(T, B, rng).astype(dtype)
+    ids = numpy.where(mask > 0, rng.randint(-n, n, size=(T, B)), n - 1)
+    Wemb, W, U = ((0.5 * rng.randn(*shape)).astype(dtype) for shape in ((n, D), (D, 4 * D), (D, 4 * D)))
+    b = (0.3 * rng.randn(4 * D)).astype(dtype)
+    Wemb[n - 1] = 50  # the padding's word: its projection would saturate every gate
+    (h,) = _perform(LSTM("h"), Wemb[ids], mask, W, b, U)
+    (top,) = _perform(MaxPool(), h, mask)
+    total = (h * mask[:, :, None]).sum(axis=0)
+    assert (top[1] == -numpy.inf).all() and numpy.isfinite(numpy.delete(top, 1, axis=0)).all()
+    pool, pmax = _perform(LSTM("pooled_max"), Wemb[ids], mask, W, b, U)
+    numpy.testing.assert_array_equal(pmax, top)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    numpy.testing.assert_allclose(pool, total, rtol=rtol, atol=rtol)
+    pool, pmax = _perform(LSTMFromIds("pooled_max"), Wemb, ids, mask, W, b, U)
+    numpy.testing.assert_allclose(pmax, top, rtol=rtol, atol=rtol)
+    numpy.testing.assert_allclose(pool, total, rtol=rtol, atol=rtol)
+    assert pool.dtype == pmax.dtype == dtype and (pmax[1] == -numpy.inf).all()
 
 
 def test_max_pool_refuses_a_mask_of_another_shape():

@@ -152,3 +152,21 @@ def test_the_kernel_runs_each_direction_and_scatters_each_lookups_gradient(bidir
     assert ops.count("LSTMGradFromIds") == directions  # the embedding's gradient by words, whatever the pooling
     assert ops.count("MaxPool") == directions * (pooling != "mean") and "MaxPoolGrad" not in ops  # in the kernel
     assert "AdvancedIncSubtensor1" not in ops  # the embedding's gradient by the kernel, not NumPy's add.at
+
+
+@pytest.mark.parametrize("bidirectional, pooling", ENCODERS)
+def test_prediction_pools_in_the_kernel_from_the_word_table(bidirectional, pooling):
+    """Prediction runs one LSTMFromIds per direction that pools as it goes (its maxima too), never
+    storing h: no MaxPool, no LSTM by (step, review) pairs; its probabilities are the scan graph's."""
+    from lstm_sentiment.kernel.build import load, why_unavailable
+    from lstm_sentiment.kernel.ops import LSTMFromIds
+
+    if load() is None:
+        pytest.skip(f"the LSTM kernel is unavailable: {why_unavailable()}")
+    x, mask, _ = _batch()
+    (_, _, fused), (_, _, plain) = (_model(_options(bidirectional, pooling, fused=f)) for f in (True, False))
+    numpy.testing.assert_allclose(fused.f_pred_prob(x, mask), plain.f_pred_prob(x, mask), rtol=1e-10, atol=1e-12)
+    ops = [node.op for node in fused.f_pred_prob.fn.maker.fgraph.toposort()]
+    output = "pooled" if pooling == "mean" else "pooled_max"
+    assert [op for op in ops if "LSTM" in type(op).__name__] == [LSTMFromIds(output)] * (1 + bidirectional)
+    assert not any(type(op).__name__ == "MaxPool" for op in ops)

@@ -111,7 +111,7 @@ def compile_library(flags, path):
 def _declare(lib):
     ptr, i = ctypes.c_void_p, ctypes.c_int
     for suffix in ("f32", "f64"):
-        getattr(lib, f"lstm_forward_{suffix}").argtypes = [i, i, i] + [ptr] * 9
+        getattr(lib, f"lstm_forward_{suffix}").argtypes = [i, i, i] + [ptr] * 10
         getattr(lib, f"lstm_backward_{suffix}").argtypes = [i, i, i] + [ptr] * 15
         getattr(lib, f"lstm_forward_words_{suffix}").argtypes = [i, i, i, i] + [ptr] * 11
         getattr(lib, f"lstm_backward_words_{suffix}").argtypes = [i, i, i, i, ctypes.c_longlong] + [ptr] * 17
@@ -124,7 +124,7 @@ def _declare(lib):
         getattr(lib, f"adam_{suffix}").restype = None
         getattr(lib, f"scatter_add_{suffix}").argtypes = [ctypes.c_longlong, i, ctypes.c_longlong] + [ptr] * 3
         getattr(lib, f"lstm_table_{suffix}").argtypes = [i, i] + [ptr] * 4
-        getattr(lib, f"lstm_pooled_ids_{suffix}").argtypes = [i, i, i, ctypes.c_longlong] + [ptr] * 5
+        getattr(lib, f"lstm_pooled_ids_{suffix}").argtypes = [i, i, i, ctypes.c_longlong] + [ptr] * 6
         getattr(lib, f"lstm_maths_{suffix}").argtypes = [ctypes.c_long] + [ptr] * 3
         getattr(lib, f"lstm_maths_{suffix}").restype = None
         getattr(lib, f"max_pool_{suffix}").argtypes = [i, i, i] + [ptr] * 3

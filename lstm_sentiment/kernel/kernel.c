@@ -620,6 +620,7 @@ typedef struct {
     const REAL *emb, *mask, *W, *b, *U, *h, *c, *gates, *dh, *dpool, *table;
     const REAL *pmax, *dmax; /* backward with max pooling: each unit's maximum over the real steps, its gradient */
     REAL *hw, *cw, *gw, *pool;
+    REAL *pool_max; /* forward: each unit's maximum over the real steps (B, D), as max_pool gives it */
     int ring; /* hw and cw hold two steps, in turn, not T */
     int part; /* which of the pass's jobs this is */
     REAL *demb, *sums; /* backward: demb, and each part's sums of dW, dU and db, side by side */
@@ -646,7 +647,8 @@ static void F(cell)(int D, REAL mb, const REAL *restrict x, REAL *restrict p, co
 /* The forward time loop for a job's rows: h, c and, unless gates is NULL, the activated gates.
  * The input is projected CHUNK steps at a time, into a buffer of this thread (or, with table,
  * looked up). Masked rows carry h and c and get zero gates. With pool, pool gets the sum over
- * t of mask * h, summed in double as PyTensor sums float32. */
+ * t of mask * h, summed in double as PyTensor sums float32; with pool_max, each unit's maximum
+ * over the steps whose mask is positive, as max_pool takes it (-inf for a review of none). */
 static void *F(forward_rows)(void *arg) {
     F(job) *a = arg;
     const int T = a->T, B = a->B, D = a->D, G = 4 * D, nown = a->nown;
@@ -667,6 +669,9 @@ static void *F(forward_rows)(void *arg) {
     if (!hprev || !rows || !zero || !act || (chunked ? !eb || !xp || !at : !pre || !src) || (a->pool && !acc)) goto done;
     if (F(right_prepare)(&U, a->U, D, G, 0)) goto done;
     if (chunked && F(right_prepare)(&Wp, a->W, D, G, 0)) goto done;
+    if (a->pool_max)
+        for (int q = 0; q < nown; q++)
+            for (int k = 0; k < D; k++) a->pool_max[(size_t)a->own[q] * D + k] = -INFINITY;
     for (int t = 0; t < T; t++) {
         const REAL *m = a->mask + (size_t)t * B;
         const size_t now = a->ring ? (size_t)(t & 1) : (size_t)t, before = a->ring ? now ^ 1 : now - 1;
@@ -718,6 +723,14 @@ static void *F(forward_rows)(void *arg) {
             for (int q = 0; q < nown; q++) {
                 const REAL mb = m[a->own[q]], *hb = h + (now * B + a->own[q]) * D;
                 for (int k = 0; k < D; k++) acc[(size_t)q * D + k] += (double)(hb[k] * mb);
+            }
+        if (a->pool_max)
+            for (int j = 0; j < n; j++) {
+                const int r = a->own[rows[j]];
+                if (!(m[r] > 0)) continue;
+                REAL *restrict o = a->pool_max + (size_t)r * D;
+                const REAL *restrict v = h + (now * B + r) * D;
+                for (int k = 0; k < D; k++) o[k] = v[k] > o[k] || v[k] != v[k] ? v[k] : o[k];
             }
     }
     if (acc)
@@ -891,29 +904,31 @@ static int F(parallel)(void *(*body)(void *), F(job) proto) {
 
 /* emb (T,B,D), mask (T,B), W and U (D,4D), b (4D) -> h and c (T,B,D) and, unless gates is
  * NULL, the activated gates (T,B,4D) for the backward pass (0 on masked rows); unless pool is
- * NULL, the sum over t of mask * h (B,D). With h NULL, only that sum: no step is stored. */
+ * NULL, the sum over t of mask * h (B,D), and unless pool_max is, each unit's maximum over the
+ * real steps (B,D). With h NULL, only those: no step is stored. */
 int F(lstm_forward)(int T, int B, int D, const REAL *emb, const REAL *mask, const REAL *W,
-                    const REAL *b, const REAL *U, REAL *h, REAL *c, REAL *gates, REAL *pool) {
+                    const REAL *b, const REAL *U, REAL *h, REAL *c, REAL *gates, REAL *pool, REAL *pool_max) {
     REAL *ring = h ? NULL : malloc(sizeof(REAL) * 4 * B * D + 1);
     if (!h && !ring) return -1;
     F(job) proto = {.T = T, .B = B, .D = D, .emb = emb, .mask = mask, .W = W, .b = b, .U = U,
                     .hw = h ? h : ring, .cw = h ? c : ring + 2 * B * D, .gw = h ? gates : NULL, .pool = pool,
-                    .ring = !h};
+                    .pool_max = pool_max, .ring = !h};
     int status = F(parallel)(F(forward_rows), proto);
     free(ring);
     return status;
 }
 
-/* lstm_forward's pooled output, for the reviews ids (T,B), each id a row of table (n, 4D), negative
- * ones counted from its end: the projection of a word is looked up instead of computed. Returns -2,
- * having written nothing, if an id is out of [-n, n); -1 if the buffers cannot be allocated. */
+/* lstm_forward's pooled outputs (pool_max may be NULL), for the reviews ids (T,B), each id a row of
+ * table (n, 4D), negative ones counted from its end: the projection of a word is looked up instead
+ * of computed. Returns -2, having written nothing, if an id is out of [-n, n); -1 if the buffers
+ * cannot be allocated. */
 int F(lstm_pooled_ids)(int T, int B, int D, long long n, const REAL *table, const long long *ids,
-                       const REAL *mask, const REAL *U, REAL *pool) {
+                       const REAL *mask, const REAL *U, REAL *pool, REAL *pool_max) {
     if (!ids_in_range(n, (long long)T * B, ids)) return -2;
     REAL *ring = malloc(sizeof(REAL) * 4 * B * D + 1);
     if (!ring) return -1;
     F(job) proto = {.T = T, .B = B, .D = D, .ids = ids, .table_rows = n, .table = table, .mask = mask, .U = U,
-                    .hw = ring, .cw = ring + 2 * B * D, .pool = pool, .ring = 1};
+                    .hw = ring, .cw = ring + 2 * B * D, .pool = pool, .pool_max = pool_max, .ring = 1};
     int status = F(parallel)(F(forward_rows), proto);
     free(ring);
     return status;

@@ -8,8 +8,8 @@ small ops, with the time loop's products on the active rows only.
 hands to the LSTM's (``max_pooled``).
 ``Adadelta``, ``AdadeltaRows`` and ``Adam`` are the optimizers' steps (one
 Op for all of a model's parameters, one pass over each) and ``ScatterAdd``
-the embedding's gradient, in one pass. The rewrites at
-the end choose the forward-only, pooled and word-table (``LSTMFromIds``)
+the embedding's gradient, in one pass. The rewrites at the end choose the
+forward-only, pooled (mean and max) and word-table (``LSTMFromIds``)
 versions for prediction; in training they let the kernel compute mean
 pooling and its gradient as it goes and, where the input is ``Wemb[x]``,
 the input projection and its gradients per distinct word of the batch
@@ -93,12 +93,14 @@ class LSTM(Op):
       nothing differentiates through the node);
     - ``"pooled"``: the (B, D) sum over time of mask * h, never storing h (a
       rewrite picks it for mean pooling);
+    - ``"pooled_max"``: that sum and each unit's maximum over the real steps (as
+      ``MaxPool``), never storing h (a rewrite picks it for max pooling);
     - ``"train_pooled"``: h, c, the gates and that sum (a rewrite picks it for
       mean pooling in training; ``LSTMGrad(pooled=True)`` takes the sum's gradient).
     """
 
     __props__ = ("output",)
-    OUTPUTS = ("train", "h", "pooled", "train_pooled")
+    OUTPUTS = ("train", "h", "pooled", "pooled_max", "train_pooled")
 
     def __init__(self, output="train"):
         if output not in self.OUTPUTS:
@@ -114,7 +116,7 @@ class LSTM(Op):
             raise TypeError("LSTM needs emb (T, B, D), mask (T, B), W, U (D, 4D) and b (4D) of one dtype")
         h = tensor.tensor(dtype=emb.dtype, shape=(None, None, None))
         train, pool = [h, h.type(), h.type()], tensor.matrix(dtype=emb.dtype)
-        outputs = {"train": train, "h": [h], "pooled": [pool], "train_pooled": [*train, pool]}
+        outputs = dict(train=train, h=[h], pooled=[pool], pooled_max=[pool, pool.type()], train_pooled=[*train, pool])
         return Apply(self, [emb, mask, W, b, U], outputs[self.output])
 
     def perform(self, node, inputs, output_storage):
@@ -124,23 +126,28 @@ class LSTM(Op):
         expected = dict(mask=(T, B), W=(D, 4 * D), b=(4 * D,), U=(D, 4 * D))
         _check_shapes("LSTM", expected, dict(mask=mask, W=W, b=b, U=U))
         forward = function("lstm_forward", emb.dtype)
-        if self.output == "pooled":
+        if self.output in ("pooled", "pooled_max"):
             pool = numpy.empty((B, D), dtype=emb.dtype)
-            _check(forward(T, B, D, *map(address, (emb, mask, W, b, U)), None, None, None, address(pool)))
-            output_storage[0][0] = pool
+            top = numpy.empty_like(pool) if self.output == "pooled_max" else None
+            arrays = map(address, (emb, mask, W, b, U))
+            _check(forward(T, B, D, *arrays, None, None, None, address(pool), _address_or_none(top)))
+            for storage, value in zip(output_storage, (pool, top)):
+                storage[0] = value
             return
         h = numpy.empty((T, B, D), dtype=emb.dtype)
         c = numpy.empty_like(h)
         gates = numpy.empty((T, B, 4 * D), dtype=emb.dtype) if self.output != "h" else None
         pool = numpy.empty((B, D), dtype=emb.dtype) if self.output == "train_pooled" else None
-        _check(forward(T, B, D, *map(address, (emb, mask, W, b, U, h, c)), *map(_address_or_none, (gates, pool))))
+        arrays = (emb, mask, W, b, U, h, c)
+        _check(forward(T, B, D, *map(address, arrays), *map(_address_or_none, (gates, pool)), None))
         for storage, value in zip(output_storage, (h, c, gates, pool)):
             storage[0] = value
 
     def infer_shape(self, fgraph, node, shapes):
         (T, B, D), _, (_, G), _, _ = shapes
-        train = [(T, B, D), (T, B, D), (T, B, G)]
-        return {"train": train, "h": [(T, B, D)], "pooled": [(B, D)], "train_pooled": [*train, (B, D)]}[self.output]
+        train, pool = [(T, B, D), (T, B, D), (T, B, G)], (B, D)
+        shapes = dict(train=train, h=[(T, B, D)], pooled=[pool], pooled_max=[pool, pool], train_pooled=[*train, pool])
+        return shapes[self.output]
 
     def pullback(self, inputs, outputs, output_grads):
         emb, mask, W, b, U = inputs
@@ -197,13 +204,15 @@ class LSTMFromIds(Op):
     - ``"pooled"`` (prediction): the (B, D) sum over time of mask * h, from a
       table of every word, computed again only when Wemb, W or b differ from
       the values it was computed from: one product per step instead of two;
+    - ``"pooled_max"`` (prediction): that sum and each unit's maximum over the
+      real steps, as ``LSTM("pooled_max")``, from the same table;
     - ``"train_pooled"`` (training): h, c, the gates and that sum, from a table
       of the batch's distinct words (a batch of the tutorial has about 2.6
       words per distinct word); ``LSTMGradFromIds`` is its gradient.
     """
 
     __props__ = ("output",)
-    OUTPUTS = ("pooled", "train_pooled")
+    OUTPUTS = ("pooled", "pooled_max", "train_pooled")
 
     def __init__(self, output="pooled"):
         if output not in self.OUTPUTS:
@@ -218,8 +227,9 @@ class LSTMFromIds(Op):
         if any(v.dtype != Wemb.dtype for v in (W, b, U)):
             raise TypeError("LSTMFromIds needs Wemb, W, b and U of one dtype")
         pool = tensor.matrix(dtype=Wemb.dtype)
-        if self.output == "pooled":
-            return Apply(self, [Wemb, ids, mask, W, b, U], [pool])
+        if self.output != "train_pooled":
+            pools = [pool] if self.output == "pooled" else [pool, pool.type()]
+            return Apply(self, [Wemb, ids, mask, W, b, U], pools)
         h = tensor.tensor(dtype=Wemb.dtype, shape=(None, None, None))
         return Apply(self, [Wemb, ids, mask, W, b, U], [h, h.type(), h.type(), pool])
 
@@ -230,13 +240,16 @@ class LSTMFromIds(Op):
         expected = dict(Wemb=(n, D), ids=(T, B), W=(D, 4 * D), b=(4 * D,), U=(D, 4 * D))
         _check_shapes("LSTMFromIds", expected, dict(Wemb=Wemb, ids=ids, W=W, b=b, U=U))
         pool = numpy.empty((B, D), dtype=Wemb.dtype)
-        if self.output == "pooled":
+        if self.output != "train_pooled":
+            top = numpy.empty((B, D), dtype=Wemb.dtype) if self.output == "pooled_max" else None
             table, ids = self._table(Wemb, W, b), numpy.ascontiguousarray(ids, dtype="int64")
-            status = function("lstm_pooled_ids", Wemb.dtype)(T, B, D, n, *map(address, (table, ids, mask, U, pool)))
+            arrays = map(address, (table, ids, mask, U, pool))
+            status = function("lstm_pooled_ids", Wemb.dtype)(T, B, D, n, *arrays, _address_or_none(top))
             if status == -2:  # the kernel checks the ids before it reads a row
                 raise _out_of_bounds("LSTMFromIds", n)
             _check(status)
-            output_storage[0][0] = pool
+            for storage, value in zip(output_storage, (pool, top)):
+                storage[0] = value
             return
         words, where = _distinct("LSTMFromIds", ids, n)
         h, c, gates = (
@@ -260,7 +273,8 @@ class LSTMFromIds(Op):
 
     def infer_shape(self, fgraph, node, shapes):
         (T, B), (D, G) = shapes[2], shapes[5]
-        return [(B, D)] if self.output == "pooled" else [(T, B, D), (T, B, D), (T, B, G), (B, D)]
+        pooled = {"pooled": [(B, D)], "pooled_max": [(B, D), (B, D)]}
+        return pooled.get(self.output, [(T, B, D), (T, B, D), (T, B, G), (B, D)])
 
 
 class _MaxPooled:
@@ -692,6 +706,24 @@ def local_lstm_pooled(fgraph, node):
     return dict(zip(node.outputs, new[:3])) | {pool: new[3].astype(pool.dtype)}
 
 
+@node_rewriter([LSTM])
+def local_lstm_pooled_max(fgraph, node):
+    """Max pooling's ``MaxPool(h, mask)`` of a forward-only LSTM, with or without mean pooling's sum,
+    where those are all that read h -> LSTM("pooled_max"): the kernel keeps each unit's maximum as it
+    goes, and h is never stored."""
+    h, mask = node.outputs[0], node.inputs[1]
+    if node.op.output != "h":
+        return None
+    readers = [client for client, _ in fgraph.clients[h]]
+    maxima = [r for r in readers if isinstance(r.op, MaxPool) and equal_computations([r.inputs[1]], [mask])]
+    sums = _pooling(fgraph, h, mask)
+    if not maxima or len(readers) != len(maxima) + (sums is not None):
+        return None
+    pool, top = LSTM("pooled_max")(*node.inputs)
+    mean = {sums.outputs[0]: pool.astype(sums.outputs[0].dtype)} if sums else {}
+    return {r.outputs[0]: top for r in maxima} | mean
+
+
 @node_rewriter([LSTMGrad, LSTMGradFromIds])
 def local_lstm_grad_pooled(fgraph, node):
     """LSTMGrad (or LSTMGradFromIds) of dh = dpool[None] * mask[:, :, None] (mean pooling's gradient) ->
@@ -821,6 +853,7 @@ GRAPH_REWRITES = (
     local_lstm_grad_from_ids,
     local_lstm_forward_only,
     local_lstm_pooled,
+    local_lstm_pooled_max,
     local_lstm_from_ids,
     local_lstm_grad_pooled,
     local_lstm_grad_max,
