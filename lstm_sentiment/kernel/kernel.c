@@ -644,6 +644,11 @@ static void F(cell)(int D, REAL mb, const REAL *restrict x, REAL *restrict p, co
     }
 }
 
+/* o (D) = the maximum of o and v (D), unit by unit, as NumPy's max takes it: a NaN wins. */
+static inline void F(max_into)(int D, REAL *restrict o, const REAL *restrict v) {
+    for (int k = 0; k < D; k++) o[k] = v[k] > o[k] || v[k] != v[k] ? v[k] : o[k];
+}
+
 /* The forward time loop for a job's rows: h, c and, unless gates is NULL, the activated gates.
  * The input is projected CHUNK steps at a time, into a buffer of this thread (or, with table,
  * looked up). Masked rows carry h and c and get zero gates. With pool, pool gets the sum over
@@ -727,10 +732,7 @@ static void *F(forward_rows)(void *arg) {
         if (a->pool_max)
             for (int j = 0; j < n; j++) {
                 const int r = a->own[rows[j]];
-                if (!(m[r] > 0)) continue;
-                REAL *restrict o = a->pool_max + (size_t)r * D;
-                const REAL *restrict v = h + (now * B + r) * D;
-                for (int k = 0; k < D; k++) o[k] = v[k] > o[k] || v[k] != v[k] ? v[k] : o[k];
+                if (m[r] > 0) F(max_into)(D, a->pool_max + (size_t)r * D, h + (now * B + r) * D);
             }
     }
     if (acc)
@@ -1189,12 +1191,8 @@ int F(scatter_add)(long long n, int D, long long K, const REAL *y, const long lo
 void F(max_pool)(int T, int B, int D, const REAL *h, const REAL *mask, REAL *out) {
     for (size_t k = 0; k < (size_t)B * D; k++) out[k] = -INFINITY;
     for (size_t t = 0; t < (size_t)T; t++)
-        for (size_t r = 0; r < (size_t)B; r++) {
-            if (!(mask[t * B + r] > 0)) continue;
-            REAL *restrict o = out + r * D;
-            const REAL *restrict v = h + (t * B + r) * D;
-            for (int k = 0; k < D; k++) o[k] = v[k] > o[k] || v[k] != v[k] ? v[k] : o[k];
-        }
+        for (size_t r = 0; r < (size_t)B; r++)
+            if (mask[t * B + r] > 0) F(max_into)(D, out + r * D, h + (t * B + r) * D);
 }
 
 /* An optimizer's step over values [begin, end) of a parameter p, in place: g its gradient,
