@@ -143,8 +143,9 @@ def curves_figure(path):
     ax.legend()
     if options:
         lines = [
-            ("dim_proj", "bidirectional", "pooling", "optimizer", "batch_size"),
-            ("maxlen", "truncate", "n_words", "use_dropout", "word_dropout", "ensemble"),
+            ("dim_proj", "bidirectional", "pooling", "ensemble"),
+            ("optimizer", "batch_size", "maxlen", "truncate"),
+            ("n_words", "vocab_by", "use_dropout", "word_dropout"),
         ]
         title = "\n".join(", ".join(f"{k}={options[k]}" for k in keys if k in options) for keys in lines)
         ax.set_title("LSTM: " + title, fontsize=10)

@@ -1,9 +1,17 @@
-"""Minibatches: truncation of long reviews and length-bucketed shuffled minibatches."""
+"""Minibatches: truncation of long reviews, length-bucketed shuffled minibatches, word dropout and the
+vocabulary's ranks."""
 
 import numpy
 import pytest
 
-from lstm_sentiment.data.batches import bucketed_minibatches_idx, drop_words, get_minibatches_idx, truncate
+from lstm_sentiment.data.batches import (
+    bucketed_minibatches_idx,
+    drop_words,
+    get_minibatches_idx,
+    rank_by_reviews,
+    renumber,
+    truncate,
+)
 
 
 def test_truncate_keeps_the_first_or_the_last_words_of_longer_reviews_only():
@@ -44,6 +52,18 @@ def test_word_dropout_replaces_words_by_the_unknown_word_at_its_rate_and_follows
     numpy.random.seed(3)
     assert drop_words(seqs, 0.3) == dropped
     assert drop_words(seqs, 0) is seqs and seqs[0][0] == 2  # off: nothing drawn, nothing changed
+
+
+def test_rank_by_reviews_ranks_words_by_the_reviews_that_hold_them_then_by_their_old_ids():
+    rng = numpy.random.RandomState(4)
+    train = [list(rng.randint(2, 60, size=rng.randint(1, 30))) for _ in range(200)]
+    train[0] = [65] * 500  # the most places, one review: it ranks by the one review
+    new = rank_by_reviews(train, 70)
+    reviews = {w: sum(w in set(r) for r in train) for w in range(2, 70)}
+    expected = sorted(range(2, 70), key=lambda w: (-reviews[w], w))  # ids 60 to 69 but 65 are in no review
+    assert [int(new[w]) for w in expected] == list(range(2, 70)) and list(new[:2]) == [0, 1]
+    assert max(new[2:60]) < new[65] < min(new[60:65]) and new[65] < min(new[66:])
+    assert renumber([[2, 7, 7], [1]], new) == [[int(new[2]), int(new[7]), int(new[7])], [1]]
 
 
 def lengths_of(n, seed=0):

@@ -11,8 +11,15 @@ import pytest
 
 from lstm_sentiment.base.errors import ModelFileError
 from lstm_sentiment.imdb import prepare_data
+from lstm_sentiment.imdb import read_dictionary as read_dictionary_pkl
 from lstm_sentiment.lstm import get_minibatches_idx, pred_probs
+from lstm_sentiment.model.files import read_dictionary
 from lstm_sentiment.predict import load_model
+from lstm_sentiment.train import train_lstm
+from lstm_sentiment.training.data import load_splits
+from lstm_sentiment.training.options import Options
+
+from conftest import make_acl_imdb, word_task_reviews
 
 
 def cli(*args, stdin=None):
@@ -142,3 +149,32 @@ def test_missing_companions_and_other_bad_input_get_clear_errors(word_model, tmp
     done = cli("--model", path, "--file", str(bad))
     assert done.returncode == 2
     assert b"reviews.txt, line 2: not UTF-8 text" in done.stderr and b"Traceback" not in done.stderr
+
+
+def test_a_model_of_words_ranked_by_reviews_reads_raw_text_through_its_own_ranks(tmp_path):
+    reviews = word_task_reviews(2, n_train=100, n_test=10)
+    for label in ("pos", "neg"):  # a name of many places in few reviews: ranked high by count, low by reviews
+        reviews["train", label][0] += " Zorro" * 60
+    data, saveto = tmp_path / "data", str(tmp_path / "m.npz")
+    options = dict(dataset=str(make_acl_imdb(tmp_path, reviews)), data_dir=str(data), n_words=12, maxlen=0)
+    options.update(vocab_by="reviews", dim_proj=8, max_epochs=1, seed=5)
+    train_lstm(saveto=saveto, **options)
+
+    original, ranked = read_dictionary_pkl(data / "imdb.dict.pkl"), read_dictionary(saveto)
+    numpy.random.seed(5)
+    assert ranked == load_splits(Options(**options)).dictionary and ranked.keys() == original.keys()
+    assert original["zorro"] < 12 <= ranked["zorro"] and ranked["excellent"] < 12
+    with open(data / "imdb.pkl", "rb") as f:
+        pickle.load(f)
+        test_x, test_y = pickle.load(f)
+    word = {i: w for w, i in original.items()}
+    test_x = [[ranked[word[i]] if ranked[word[i]] < 12 else 1 for i in x] for x in test_x]  # through the words
+    model = load_model(saveto)
+    by_name = sorted(range(10), key=lambda i: f"{i}_.txt")  # imdb.pkl's order: sorted file names
+    texts = [reviews["test", label][i] for label in ("pos", "neg") for i in by_name]
+    from_ids = pred_probs(model.f_pred_prob, prepare_data, (test_x, test_y), get_minibatches_idx(len(test_x), 7))
+    numpy.testing.assert_allclose(model.predict_proba(texts), from_ids, rtol=1e-5, atol=1e-6)
+    with pytest.raises(
+        ModelFileError, match="ranked by reviews .*m.npz.dict.json, not of .*imdb.dict.pkl: use that file"
+    ):
+        load_model(saveto, str(data / "imdb.dict.pkl"))  # the tutorial's ranks: other ids

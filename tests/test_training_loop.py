@@ -279,6 +279,8 @@ def test_saveto_that_is_not_a_regular_file_is_refused_before_any_work(tmp_path):
         (dict(decay_c=-0.5), "decay_c: -0.5"),
         (dict(test_size=0), "test_size: 0 .* or -1"),
         (dict(maxlen=2), "maxlen: 2 leaves 0 training and 0 validation reviews"),
+        (dict(maxlen=2, vocab_by="reviews"), "maxlen: 2 leaves 0 training and 0 validation reviews"),
+        (dict(vocab_by="words"), "vocab_by: 'words' is not allowed; it must be count or reviews"),
         (dict(test_size=5000), "test_size: 5000 is larger than the test set \\(200 reviews\\)"),
         (dict(lrate=float("inf")), "lrate: inf is not allowed; it must be a positive finite number"),
         (dict(lrate=float("nan")), "lrate: nan is not allowed"),
@@ -480,6 +482,33 @@ def test_truncate_cuts_training_reviews_only_unless_asked(marker_pkl):
     assert cut.valid[0] == [r[-5:] for r in whole.valid[0]] and cut.test[0] == [r[-5:] for r in whole.test[0]]
 
 
+def test_vocab_by_reviews_keeps_the_words_of_the_most_training_reviews_in_every_split_and_the_dictionary(
+    tmp_path,
+):
+    from lstm_sentiment.data.imdb import write_dictionary
+    from lstm_sentiment.training.data import load_splits
+    from lstm_sentiment.training.options import Options
+
+    words = ["name", "the", "good", "bad", "plot", "dull"]  # ids 2 to 7, ranked by count as the tutorial ranks
+    train = [[2] * 40 + [3, 4], [3, 5, 6], [3, 4, 7], [3, 5, 7], [3, 4, 6], [3, 5]] * 4, [1, 0, 1, 0, 1, 0] * 4
+    path = write_pkl(tmp_path / "d.pkl", train, ([[2, 4, 5, 6, 7, 3]], [1]))
+    write_dictionary(str(tmp_path / "d.dict.pkl"), {w: i + 2 for i, w in enumerate(words)})
+
+    def splits(**changes):
+        numpy.random.seed(0)
+        return load_splits(Options(dataset=path, maxlen=0, valid_portion=0.05, **changes))
+
+    count, reviews, whole = splits(n_words=5), splits(n_words=5, vocab_by="reviews"), splits(n_words=100)
+    assert {w for w, i in count.dictionary.items() if i < 5} == {"name", "the", "good"}  # "name": 160 places
+    assert {w for w, i in reviews.dictionary.items() if i < 5} == {"the", "good", "bad"}  # "name": 4 reviews
+    assert reviews.dictionary["the"] == 2 and sorted(reviews.dictionary.values()) == list(range(2, 8))
+    old = {i: w for w, i in whole.dictionary.items()}
+    for got, every in ((reviews.train, whole.train), (reviews.valid, whole.valid), (reviews.test, whole.test)):
+        ids = [[reviews.dictionary[old[i]] for i in r] for r in every[0]]  # each word's new id, through the words
+        assert got == ([[i if i < 5 else 1 for i in r] for r in ids], every[1])
+    assert reviews.test[0][0][0] == 1 and reviews.test[0][0][-1] == 2  # "name" unknown, "the" first
+
+
 def test_random_windows_change_with_each_epoch_and_keep_the_truncated_length(marker_pkl, monkeypatch):
     from lstm_sentiment.training import loop
 
@@ -642,10 +671,11 @@ def test_the_shipped_configs_load_and_pass_the_checks():
     best = Options(**read_config(str(CONFIGS / "best.json")))
     best.check()
     assert best.bidirectional and best.pooling == "mean_max" and best.ensemble == 3 and best.n_words == 5000
-    changed = ("bidirectional", "pooling", "ensemble", "n_words", "saveto")
+    assert best.vocab_by == "reviews" and full.vocab_by == "count"
+    changed = ("bidirectional", "pooling", "ensemble", "n_words", "vocab_by", "saveto")
     assert {k: v for k, v in best.to_dict().items() if k not in changed} == {
         k: v for k, v in full.to_dict().items() if k not in changed
-    }  # the full recipe, with the encoder beside the tutorial's, three times, and half its words
+    }  # the full recipe, with the encoder beside the tutorial's, three times, and half its words, by reviews
 
 
 def test_lrate_decay_scales_the_step_of_each_epoch(marker_pkl, tmp_path):

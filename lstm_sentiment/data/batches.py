@@ -1,4 +1,4 @@
-"""Minibatches: the tutorial's ``get_minibatches_idx``, unknown words, and length order."""
+"""Minibatches: the tutorial's ``get_minibatches_idx``, unknown words, the vocabulary's ranks, and length order."""
 
 import itertools
 
@@ -21,6 +21,31 @@ def get_minibatches_idx(n, minibatch_size, shuffle=False):
 def map_unknown(seqs, n_words):
     """Each sequence with the word ids >= ``n_words`` replaced by 1 (unknown)."""
     return [[1 if w >= n_words else w for w in seq] for seq in seqs]
+
+
+VOCAB_BY = ("count", "reviews")
+
+
+def rank_by_reviews(train_x, size):
+    """New word ids for ids below ``size``: ``new[old]``, the words ranked by the number of ``train_x``'s
+    reviews that hold them (ties by the old id, which ranks by count), 0 (padding) and 1 (unknown) kept.
+    The first ``n_words`` are then the words of the most reviews: a name that one movie's reviews repeat
+    ranks by its few reviews, not by its many places."""
+    reviews = numpy.zeros(size, dtype="int64")
+    for review in train_x:
+        reviews[list(set(review))] += 1  # each of the review's words once
+    ids = numpy.arange(2, size)
+    order = ids[numpy.lexsort((ids, -reviews[2:]))]  # most reviews first, then the old order
+    new = numpy.arange(size, dtype="int64")
+    new[order] = ids
+    return new
+
+
+def renumber(seqs, new):
+    """Each sequence with its word ids replaced by ``new[id]``, as lists of Python ints (one int object per
+    id, shared: a list per review costs its pointers only)."""
+    table = numpy.asarray(new).tolist()
+    return [[table[w] for w in seq] for seq in seqs]
 
 
 def length_order(seqs):

@@ -85,6 +85,11 @@ def load_model(path, dictionary=None, batch_size=64):
     if not (isinstance(batch_size, int) and batch_size > 0):
         raise DataError(f"batch_size: {batch_size!r} is not allowed; it must be a positive integer")
     model, options = read_checked_model(path, dictionary_given=bool(dictionary))
+    if dictionary and options.get("vocab_by", "count") != "count":
+        raise ModelFileError(
+            f"{path}: its words were ranked by {options['vocab_by']} (vocab_by), so its ids are those of "
+            f"{dictionary_path(path)}, not of {dictionary}: use that file, not --dictionary"
+        )
     words = read_dictionary(dictionary) if dictionary else read_model_dictionary(path)
     if words is None:
         raise ModelFileError(

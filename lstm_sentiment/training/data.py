@@ -9,12 +9,20 @@ import functools
 import hashlib
 import itertools
 import os
+import sys
 
 import numpy
 
 from ..base.errors import OptionError
 from ..base.logs import logger
-from ..data.batches import bucketed_minibatches_idx, drop_words, get_minibatches_idx, truncate
+from ..data.batches import (
+    bucketed_minibatches_idx,
+    drop_words,
+    get_minibatches_idx,
+    rank_by_reviews,
+    renumber,
+    truncate,
+)
 from ..data.datasets import get_dataset_file
 from ..data.imdb import classes_beside, dictionary_beside, load_data, read_classes, read_dictionary
 from ..model import files
@@ -68,14 +76,20 @@ def load_splits(options):
     named = classes_beside(path)
     classes = read_classes(named) if named != path and os.path.isfile(named) else None
     logger.info("Loading data from %s", path)
+    by_reviews = options.vocab_by == "reviews"  # then the words are ranked again before the cut at n_words
     train, valid, test = load_data(
-        path, n_words=options.n_words, valid_portion=options.valid_portion, maxlen=options.maxlen
+        path,
+        n_words=sys.maxsize if by_reviews else options.n_words,
+        valid_portion=options.valid_portion,
+        maxlen=options.maxlen,
     )
     if not train[0] or not valid[0]:
         raise OptionError(
             f"maxlen: {options.maxlen} leaves {len(train[0])} training and {len(valid[0])} "
             f"validation reviews in {path}; raise maxlen (0 keeps every review)"
         )
+    if by_reviews:
+        train, valid, test, dictionary = _by_reviews((train, valid, test), dictionary, options.n_words)
     if options.test_size > 0:
         if options.test_size > len(test[0]):
             raise OptionError(f"test_size: {options.test_size} is larger than the test set ({len(test[0])} reviews)")
@@ -94,6 +108,16 @@ def load_splits(options):
         if options.truncate_eval:
             valid, test = cut(valid), cut(test)
     return Splits(train=train, valid=valid, test=test, path=path, dictionary=dictionary, classes=classes)
+
+
+def _by_reviews(splits, dictionary, n_words):
+    """The splits and the dictionary with the words ranked by the training reviews that hold them
+    (``vocab_by=reviews``), ids from n_words on then unknown."""
+    ids = [max(map(max, x)) for x, _ in splits] + list((dictionary or {}).values())
+    new = rank_by_reviews(splits[0][0], max(ids) + 1)
+    kept = numpy.where(new < n_words, new, 1)  # renumbered and cut in one pass
+    splits = [(renumber(x, kept), y) for x, y in splits]
+    return (*splits, dictionary and {word: int(new[i]) for word, i in dictionary.items()})
 
 
 def epoch_order(train, o):

@@ -12,7 +12,7 @@ import typing
 
 from ..base.errors import OptionError
 from ..base.machine import memory_bytes
-from ..data.batches import KEEP
+from ..data.batches import KEEP, VOCAB_BY
 from ..data.own import TextOptions
 from ..model.files import POOLINGS, param_shapes, read_model, read_options_file
 
@@ -120,6 +120,11 @@ class Options:
         0.1, "labeled texts without a test set (no --test, no split column): the share held out as test, by seed"
     )
     lang: str = _option("en", "labeled texts: the language of the Moses tokenizer")
+    vocab_by: str = _option(
+        "count",
+        "which n_words words are kept: count (the tutorial's: the most frequent) or reviews (those in the most "
+        "training reviews, so that the names one movie's reviews repeat do not take the places of words)",
+    )
 
     def __post_init__(self):
         if callable(self.optimizer):  # the tutorial passes the function itself
@@ -221,6 +226,7 @@ class Options:
         yield "lrate", number(self.lrate) and self.lrate > 0, "a positive finite number"
         yield "lrate_decay", number(self.lrate_decay) and 0 < self.lrate_decay <= 1, "a number in (0, 1]"
         yield "word_dropout", number(self.word_dropout) and 0 <= self.word_dropout < 1, "a number in [0, 1)"
+        yield "vocab_by", self.vocab_by in VOCAB_BY, " or ".join(VOCAB_BY)
         yield "decay_c", number(self.decay_c) and self.decay_c >= 0, "a non-negative finite number"
         yield "valid_portion", number(self.valid_portion) and 0 < self.valid_portion < 1, "strictly between 0 and 1"
         yield "test_portion", number(self.test_portion) and 0 < self.test_portion < 1, "strictly between 0 and 1"
