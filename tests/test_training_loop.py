@@ -496,9 +496,15 @@ def test_vocab_by_reviews_keeps_the_words_of_the_most_training_reviews_in_every_
 
     def splits(**changes):
         numpy.random.seed(0)
-        return load_splits(Options(dataset=path, maxlen=0, valid_portion=0.05, **changes))
+        return load_splits(Options(dataset=path, maxlen=0, valid_portion=0.25, **changes))
 
     count, reviews, whole = splits(n_words=5), splits(n_words=5, vocab_by="reviews"), splits(n_words=100)
+    even = write_pkl(tmp_path / "e.pkl", ([[w] for w in range(2, 12)] * 4, [0, 1] * 20), ([[2]], [1]))
+    write_dictionary(str(tmp_path / "e.dict.pkl"), {f"w{w}": w for w in range(2, 12)})
+    for seed in (1, 2, 3):  # other validation reviews, the same ranks: all the training reviews count
+        numpy.random.seed(seed)
+        ranked = load_splits(Options(dataset=even, maxlen=0, valid_portion=0.25, vocab_by="reviews"))
+        assert ranked.dictionary == {f"w{w}": w for w in range(2, 12)}  # 4 reviews each: the old order
     assert {w for w, i in count.dictionary.items() if i < 5} == {"name", "the", "good"}  # "name": 160 places
     assert {w for w, i in reviews.dictionary.items() if i < 5} == {"the", "good", "bad"}  # "name": 4 reviews
     assert reviews.dictionary["the"] == 2 and sorted(reviews.dictionary.values()) == list(range(2, 8))

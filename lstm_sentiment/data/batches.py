@@ -27,8 +27,9 @@ VOCAB_BY = ("count", "reviews")
 
 
 def rank_by_reviews(train_x, size):
-    """New word ids for ids below ``size``: ``new[old]``, the words ranked by the number of ``train_x``'s
-    reviews that hold them (ties by the old id, which ranks by count), 0 (padding) and 1 (unknown) kept.
+    """New word ids for ids below ``size``: ``new[old]``, the words ranked by the number of reviews of
+    ``train_x`` (an iterable of reviews) that hold them (ties by the old id, which ranks by count), 0
+    (padding) and 1 (unknown) kept.
     The first ``n_words`` are then the words of the most reviews: a name that one movie's reviews repeat
     ranks by its few reviews, not by its many places."""
     reviews = numpy.zeros(size, dtype="int64")
