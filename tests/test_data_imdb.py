@@ -64,6 +64,9 @@ def test_load_data_filters_splits_maps_unknown_and_sorts(tmp_path):
     assert max(everything) < 10
     assert [1, 5] in test[0]
     assert [2, 1, 3, 1, 4] in train[0] + valid[0]  # 10 is unknown too
+    numpy.random.seed(7)
+    whole = load_data(path, n_words=None, valid_portion=0.25, maxlen=9)  # None: every id kept
+    assert [2, 50, 3, 10, 4] in whole[0][0] + whole[1][0] and [99, 5] in whole[2][0]
 
     # every split sorted by length, labels following their reviews
     for x, y in (train, valid, test):

@@ -203,8 +203,9 @@ def load_data(path="imdb.pkl", n_words=100000, valid_portion=0.1, maxlen=None, s
 
     ``maxlen`` filters the training set only (before the split); the split
     draws a ``numpy.random.permutation``; word ids >= ``n_words`` become 1
-    (unknown); with ``sort_by_len`` every split is sorted by review length,
-    which makes evaluation batches need little padding.
+    (unknown; ``n_words=None`` keeps every id); with ``sort_by_len`` every
+    split is sorted by review length, which makes evaluation batches need
+    little padding.
     """
     train_set, test_set = read_dataset(path)
     if maxlen:
@@ -220,7 +221,7 @@ def load_data(path="imdb.pkl", n_words=100000, valid_portion=0.1, maxlen=None, s
     train = ([train_set_x[s] for s in sidx[:n_train]], [train_set_y[s] for s in sidx[:n_train]])
 
     def prepare(split):
-        x, y = map_unknown(split[0], n_words), list(split[1])
+        x, y = split[0] if n_words is None else map_unknown(split[0], n_words), list(split[1])
         if sort_by_len:
             order = length_order(x)
             x, y = [x[i] for i in order], [y[i] for i in order]

@@ -9,7 +9,6 @@ import functools
 import hashlib
 import itertools
 import os
-import sys
 
 import numpy
 
@@ -79,7 +78,7 @@ def load_splits(options):
     by_reviews = options.vocab_by == "reviews"  # then the words are ranked again before the cut at n_words
     train, valid, test = load_data(
         path,
-        n_words=sys.maxsize if by_reviews else options.n_words,
+        n_words=None if by_reviews else options.n_words,
         valid_portion=options.valid_portion,
         maxlen=options.maxlen,
     )
