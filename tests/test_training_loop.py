@@ -515,6 +515,15 @@ def test_vocab_by_reviews_keeps_the_words_of_the_most_training_reviews_in_every_
     assert reviews.test[0][0][0] == 1 and reviews.test[0][0][-1] == 2  # "name" unknown, "the" first
 
 
+def test_vocab_by_reviews_keeps_an_empty_review_empty():
+    from lstm_sentiment.training.data import _by_reviews
+
+    splits = [([[2, 3, 3], [], [3]], [0, 1, 0]), ([[3], []], [1, 0]), ([[]], [0])]  # 3 in 3 reviews, 2 in 1
+    train, valid, test, dictionary = _by_reviews(splits, {"a": 2, "b": 3}, 4)
+    assert train == ([[3, 2, 2], [], [2]], [0, 1, 0]) and valid == ([[2], []], [1, 0]) and test == ([[]], [0])
+    assert dictionary == {"a": 3, "b": 2}
+
+
 def test_random_windows_change_with_each_epoch_and_keep_the_truncated_length(marker_pkl, monkeypatch):
     from lstm_sentiment.training import loop
 

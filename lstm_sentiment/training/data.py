@@ -113,8 +113,8 @@ def _by_reviews(splits, dictionary, n_words):
     """The splits and the dictionary with the words ranked by the training reviews that hold them
     (``vocab_by=reviews``), ids from n_words on then unknown. The validation reviews count too, as the
     tutorial's dictionary counts them: the ranks are the dataset's, the same whatever the seed's split."""
-    ids = [max(map(max, x)) for x, _ in splits] + list((dictionary or {}).values())
-    new = rank_by_reviews(itertools.chain(splits[0][0], splits[1][0]), max(ids) + 1)
+    ids = [max(review) for x, _ in splits for review in x if review] + list((dictionary or {}).values())
+    new = rank_by_reviews(itertools.chain(splits[0][0], splits[1][0]), max(ids, default=1) + 1)
     kept = numpy.where(new < n_words, new, 1)  # renumbered and cut in one pass
     splits = [(renumber(x, kept), y) for x, y in splits]
     return (*splits, dictionary and {word: int(new[i]) for word, i in dictionary.items()})
